@@ -1,0 +1,196 @@
+"""The BN part shared by DN-B, DN-C and SE-BN: statistics and static affine.
+
+Each layer keeps a real ``nn.BatchNorm2d`` child, ``self.norm``, which owns
+what BN owns (running statistics, ``weight``/``bias`` = gamma/beta, eps,
+momentum), and the layer itself is *not* a ``_BatchNorm`` subclass. That split
+is what makes DN behave in OpenMMLab and torch tooling:
+
+* ``SyncBatchNorm.convert_sync_batchnorm`` and mmengine's
+  ``convert_sync_batchnorm`` replace every ``_BatchNorm`` wholesale with a
+  plain SyncBN. Here they only convert the child: the DN layer and its
+  SC-Module survive, and :meth:`BNRoleNorm.batch_statistics` then reduces the
+  statistics over the child's process group.
+* ``norm_eval=True`` and ``frozen_stages`` walk ``model.modules()`` for
+  ``_BatchNorm`` and call ``.eval()``: that reaches the child, so DN's
+  statistics freeze like BN's. The layer reads the child's ``training`` flag.
+* The optimizer constructor's ``norm_decay_mult`` applies to parameters
+  directly owned by a ``_BatchNorm``: gamma/beta get it, the SC-Module not.
+* mmcv's ``efficient_conv_bn_eval`` and ``fuse_conv_bn`` only fold
+  ``_BatchNorm`` layers that directly follow a conv, so the dynamic part is
+  never folded away.
+
+BN checkpoints load directly: the flat keys ``<layer>.weight``,
+``<layer>.running_mean``... are mapped onto ``<layer>.norm.*`` when loading.
+"""
+from contextlib import nullcontext
+from typing import Optional, Tuple
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+
+
+def _sync_group(norm: nn.Module):
+    """Process group to reduce statistics over, or None when not syncing."""
+    if not norm.training or not (dist.is_available() and dist.is_initialized()):
+        return None
+    if isinstance(norm, nn.SyncBatchNorm):
+        group = norm.process_group
+    elif type(norm).__name__ == 'SyncBatchNorm' and hasattr(norm, 'group'):  # mmcv.ops
+        group = norm.group
+    else:
+        return None
+    group = group if group is not None else dist.group.WORLD
+    return group if dist.get_world_size(group) > 1 else None
+
+
+def autocast_off(x: Tensor):
+    """Statistics and the SC-Module run in float32 even under autocast."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.autocast(device_type=x.device.type, enabled=False)
+    return nullcontext()
+
+
+def as_float(x: Tensor) -> Tensor:
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def spatial_mean(x: Tensor) -> Tensor:
+    """Per-sample channel means (N, C), accumulated and returned in >= fp32."""
+    if x.dtype in (torch.float32, torch.float64):
+        return x.mean(dim=(2, 3))
+    return x.mean(dim=(2, 3), dtype=torch.float32)
+
+
+class BNRoleNorm(nn.Module):
+    """Base of the dynamic norm layers: owns the BN child and its statistics.
+
+    Args:
+        num_features: C, channels of the (N, C, H, W) input.
+        eps, momentum, track_running_stats: as ``nn.BatchNorm2d``.
+        affine: keep BN's static gamma/beta (``norm.weight``/``norm.bias``).
+    """
+
+    _abbr_ = 'bn'  # build_norm_layer names the layer 'bn1' like BN's
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
+            raise ValueError(f'num_features must be a positive int, got {num_features!r}')
+        self.norm = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=affine,
+                                   track_running_stats=track_running_stats)
+
+    # BN's attributes, so code written for BN (constant_init(m.norm2, 0) in
+    # ResNet's zero_init_residual, checkpoint tools, logging) keeps working.
+    num_features = property(lambda self: self.norm.num_features)
+    affine = property(lambda self: self.norm.affine)
+    weight = property(lambda self: self.norm.weight)
+    bias = property(lambda self: self.norm.bias)
+    running_mean = property(lambda self: self.norm.running_mean)
+    running_var = property(lambda self: self.norm.running_var)
+    num_batches_tracked = property(lambda self: self.norm.num_batches_tracked)
+
+    @property
+    def eps(self) -> float:
+        return self.norm.eps
+
+    @eps.setter
+    def eps(self, value: float) -> None:
+        self.norm.eps = value
+
+    @property
+    def momentum(self) -> Optional[float]:
+        return self.norm.momentum
+
+    @momentum.setter
+    def momentum(self, value: Optional[float]) -> None:
+        self.norm.momentum = value
+
+    @property
+    def uses_batch_stats(self) -> bool:
+        norm = self.norm
+        return norm.training or norm.running_mean is None
+
+    def check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f'{type(self).__name__} expects a 4-D input (N, C, H, W), got {shape}')
+        if x.size(1) != self.num_features:
+            raise ValueError(f'{type(self).__name__} was built for {self.num_features} channels '
+                             f'(num_features), got input with {x.size(1)} channels')
+        if self.uses_batch_stats:
+            n, _, h, w = x.shape
+            if n * h * w == 1:
+                raise ValueError(
+                    f'{type(self).__name__} expected more than 1 value per channel when training '
+                    f'(batch statistics), got input of size {tuple(x.shape)}: use a batch size > 1, '
+                    'or norm_eval=True to normalise with the running statistics')
+
+    def static_affine(self, ref: Tensor) -> Tuple[Tensor, Tensor]:
+        """gamma, beta (C,), or 1, 0 with ``affine=False``."""
+        if self.norm.affine:
+            return self.norm.weight.float(), self.norm.bias.float()
+        c = self.num_features
+        return ref.new_ones(c), ref.new_zeros(c)
+
+    def batch_statistics(self, mean_rows: Tensor, var_rows: Tensor,
+                         count_per_row: int) -> Tuple[Tensor, Tensor]:
+        """Batch mean and (biased) variance (C,) from row moments (R, C).
+
+        Rows are samples (per-sample moments over H, W) or one row of moments
+        over N, H, W; ``count_per_row`` is the element count behind a row.
+        Reduces over the SyncBN child's process group (differentiably) and
+        updates the running statistics exactly as ``nn.BatchNorm2d``.
+        """
+        rows = mean_rows.shape[0]
+        mean = mean_rows.mean(0)
+        # law of total variance: within-row variance + variance of row means
+        var = var_rows.mean(0)
+        if rows > 1:
+            var = var + mean_rows.var(0, correction=0)
+        count = rows * count_per_row
+        group = _sync_group(self.norm)
+        if group is not None:
+            from torch.distributed.nn.functional import all_reduce
+            packed = torch.stack([mean * count, (var + mean * mean) * count])
+            packed = all_reduce(packed, op=dist.ReduceOp.SUM, group=group)
+            total = torch.tensor([float(count)], device=mean.device)
+            dist.all_reduce(total, group=group)
+            count = int(total.item())
+            mean = packed[0] / count
+            var = (packed[1] / count - mean * mean).clamp_min(0)
+        self._update_running_stats(mean, var, count)
+        return mean, var
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: Tensor, var: Tensor, count: int) -> None:
+        norm = self.norm
+        if not (norm.training and norm.track_running_stats):
+            return
+        norm.num_batches_tracked.add_(1)
+        factor = (1.0 / float(norm.num_batches_tracked) if norm.momentum is None
+                  else norm.momentum)
+        unbiased = var * (count / max(count - 1, 1))
+        norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), factor)
+        norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), factor)
+
+    def running_statistics(self) -> Tuple[Tensor, Tensor]:
+        return self.norm.running_mean.float(), self.norm.running_var.float()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # A BN checkpoint stores gamma/beta/statistics at the layer's own
+        # prefix; map them onto the BN child so BN weights load directly.
+        for key in BN_KEYS:
+            flat, nested = prefix + key, prefix + 'norm.' + key
+            if flat in state_dict and nested not in state_dict:
+                state_dict[nested] = state_dict.pop(flat)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return (f'{self.num_features}, eps={self.eps}, momentum={self.momentum}, '
+                f'affine={self.affine}')

@@ -1,0 +1,59 @@
+"""Fixes for the pinned stack's known breakages, applied by ``import dn_mm``.
+
+Nothing in site-packages is edited, and safe loading stays on.
+
+1. torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine 0.10.7
+   saves its message hub in them (``HistoryBuffer`` objects holding numpy
+   arrays and scalars), so ``load_checkpoint`` / ``--resume`` fail with an
+   ``UnpicklingError``. We add exactly those classes and numpy's array/scalar
+   reconstructors to torch's allowlist of safe globals: data classes only,
+   nothing that runs code, so a checkpoint whose pickle would call e.g.
+   ``os.system`` is still refused before anything runs.
+2. mmdet 3.3.0's ``SSDHead`` never builds ``self.loss_cls`` (its loss is
+   hand-written), but ``BaseDenseHead._predict_by_feat_single`` reads it, so
+   predict/val crash (open-mmlab/mmdetection#11780). SSDHead gets a read-only
+   ``loss_cls`` that returns the registered module or None, which makes the
+   shared code take its softmax branch, as SSD intends. Every SSD config
+   (ours, mmdet's own) is fixed once dn_mm is imported.
+"""
+import torch
+
+
+def checkpoint_safe_globals() -> list:
+    """The globals an mmengine checkpoint needs beyond torch's defaults."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    safe = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
+    # numpy 1.x pickles these under numpy.core, numpy 2.x under numpy._core
+    for mod in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        safe += [(multiarray._reconstruct, f'{mod}._reconstruct'),
+                 (multiarray.scalar, f'{mod}.scalar')]
+    # dtype classes (numpy >= 1.25 pickles dtypes through numpy.dtypes.*DType)
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        safe += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')]
+    return safe
+
+
+def allow_mmengine_checkpoints() -> None:
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
+
+
+def _registered_loss_cls(self):
+    return self._modules.get('loss_cls')
+
+
+def fix_ssd_head() -> None:
+    try:
+        from mmdet.models.dense_heads import SSDHead
+    except ImportError:  # mmdet is optional for classification-only use
+        return
+    if not isinstance(getattr(SSDHead, 'loss_cls', None), property):
+        SSDHead.loss_cls = property(_registered_loss_cls)
+
+
+def apply() -> None:
+    allow_mmengine_checkpoints()
+    fix_ssd_head()

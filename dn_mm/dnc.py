@@ -1,0 +1,72 @@
+"""DN-C: Dynamic Normalization, batch-shared and channel-wise.
+
+The SC-Module sees the batch statistics E[X] and Std[X] = sqrt(Var[X] + eps)
+(running statistics in eval) through the same weights, and generates one
+alpha, lambda (C,) for the whole batch. The two branches are added after FC1
+(``fuse='fc1'``, the paper's DN-C1) or after FC2 (``fuse='fc2'``, DN-C2). The
+paper reports that DN-C does not train (NaN, Table 1); it is here to
+reproduce that result. DN-C with ``g=1`` has the parameter count of DN-B (r, 1).
+"""
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from .bn_role import BNRoleNorm, as_float, autocast_off
+from .sc_module import SCModule
+
+FUSE_POINTS = ('fc1', 'fc2')
+
+
+class DNC(BNRoleNorm):
+    """DN-C layer.
+
+    Args:
+        num_features: C.
+        r, g, act_cfg: SC-Module settings, as in :class:`~dn_mm.DNB`.
+        fuse: ``'fc1'`` (DN-C1) or ``'fc2'`` (DN-C2): where the E[X] and
+            Std[X] branches are summed.
+        affine, eps, momentum, track_running_stats: as :class:`~dn_mm.DNB`.
+    """
+
+    def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
+                 fuse: str = 'fc1', affine: bool = True, act_cfg: Optional[dict] = None,
+                 eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 track_running_stats: bool = True):
+        if fuse not in FUSE_POINTS:
+            raise ValueError(f'fuse must be one of {FUSE_POINTS} (DN-C1 / DN-C2), got {fuse!r}')
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine,
+                         track_running_stats=track_running_stats)
+        self.fuse = fuse
+        self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg)
+
+    def scale_shift(self, x: Tensor):
+        """Batch-shared scale and shift (C,), plus alpha and lambda (C,)."""
+        n, c, h, w = x.shape
+        if self.uses_batch_stats:
+            var, mean = torch.var_mean(as_float(x), dim=(0, 2, 3), correction=0)
+            mean, var = self.batch_statistics(mean[None], var[None], n * h * w)
+        else:
+            mean, var = self.running_statistics()
+        std = torch.sqrt(var + self.eps)
+        sc = self.sc
+        if self.fuse == 'fc1':
+            out = sc.excite(sc.squeeze(mean) + sc.squeeze(std))
+        else:
+            out = sc.excite(sc.squeeze(mean)) + sc.excite(sc.squeeze(std))
+        gamma, beta = self.static_affine(mean)
+        alpha = out[:c] + gamma
+        lam = out[c:] + beta
+        scale = alpha / std
+        shift = lam - mean * scale
+        return scale, shift, alpha, lam
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        with autocast_off(x):
+            scale, shift, _, _ = self.scale_shift(x)
+            y = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
+        return y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}'

@@ -1,0 +1,121 @@
+"""SC-Module: the small network that generates DN's scale and shift.
+
+global-average-pooled input (N, C) -> FC1 (C -> hidden, no bias) -> activation
+-> grouped FC2 (hidden -> 2C, no bias) -> (d_alpha, d_lambda), each (N, C).
+
+The weights are plain ``nn.Parameter`` tensors on a class of our own rather
+than ``nn.Linear`` / ``nn.Conv2d`` children. OpenMMLab models initialise by
+layer type (``dict(type='Kaiming', layer='Conv2d')``, ``TruncNormal`` on
+``Conv2d``, ``Normal`` on ``Linear``...), applied to every descendant. Had the
+SC-Module used those layer types, a model-level ``init_weights()`` would
+re-randomise FC2 and destroy DN's identity start (DN == BN at step 0).
+"""
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def check_r(r) -> int:
+    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+        raise ValueError(f'r (the SC-Module reduction ratio) must be a positive int, got {r!r}')
+    return r
+
+
+def check_g(g) -> Union[int, str]:
+    if g == 'oup':
+        return g
+    if isinstance(g, bool) or not isinstance(g, int) or g <= 0:
+        raise ValueError(f"g (FC2 input channels per group) must be 'oup' or a positive int, got {g!r}")
+    return g
+
+
+def sc_widths(num_features: int, r: int, g: Union[int, str]) -> Tuple[int, int]:
+    """Return ``(hidden, groups)`` of the SC-Module for C channels.
+
+    ``hidden = floor(C / r)`` as in the paper, at least 1. With ``g='oup'``
+    FC2 is one group (a plain FC). With an int ``g`` FC2 has ``hidden / g``
+    groups of ``g`` input channels, so ``hidden`` is rounded up to a multiple
+    of ``g`` (the paper's MobileNetV2 r=16, g=2/4 layers need it; this keeps its
+    parameter counts within 0.5%), and further up until the number of groups
+    divides the 2C outputs, which a grouped FC requires.
+    """
+    check_r(r)
+    check_g(g)
+    hidden = max(num_features // r, 1)
+    if g == 'oup':
+        return hidden, 1
+    groups = max(math.ceil(hidden / g), 1)
+    while (2 * num_features) % groups:
+        groups += 1
+    return groups * g, groups
+
+
+class SCModule(nn.Module):
+    """Generates ``(d_alpha, d_lambda)`` of shape (N, C) from features (N, C).
+
+    Args:
+        num_features: C.
+        r: reduction ratio of FC1 (hidden = floor(C / r)).
+        g: FC2 input channels per group, or ``'oup'`` for a single group.
+        act_cfg: activation between the two FCs (mmcv ``build_activation_layer``).
+
+    FC2 starts at zero, so a fresh DN layer generates d_alpha = d_lambda = 0 and
+    equals BN exactly; FC1 starts like ``nn.Linear`` so gradients reach FC2.
+    """
+
+    def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
+                 act_cfg: Optional[dict] = None):
+        super().__init__()
+        self.num_features = num_features
+        self.r = check_r(r)
+        self.g = check_g(g)
+        self.hidden, self.groups = sc_widths(num_features, r, g)
+        self.fc1 = nn.Parameter(torch.empty(self.hidden, num_features))
+        # Grouped FC2 stored as (out, in_per_group), the layout of a grouped
+        # 1x1 convolution's weight without its spatial dims.
+        self.fc2 = nn.Parameter(torch.empty(2 * num_features, self.hidden // self.groups))
+        act_cfg = dict(type='ReLU') if act_cfg is None else act_cfg
+        if not isinstance(act_cfg, dict) or 'type' not in act_cfg:
+            raise ValueError(f"act_cfg must be a dict with a 'type' key, got {act_cfg!r}")
+        from mmcv.cnn import build_activation_layer  # mmcv imports torch ops lazily; keep import cheap
+        self.act = build_activation_layer(act_cfg)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.fc1, a=math.sqrt(5))  # nn.Linear's default
+        nn.init.zeros_(self.fc2)
+
+    def init_weights(self) -> None:
+        # mmengine calls ``init_weights`` of children after a parent's
+        # init_cfg; keep the zero start of FC2 whatever ran before.
+        nn.init.zeros_(self.fc2)
+
+    def squeeze(self, v: torch.Tensor) -> torch.Tensor:
+        """FC1, before the activation: (..., C) -> (..., hidden)."""
+        return F.linear(v, self.fc1)
+
+    def excite(self, h: torch.Tensor) -> torch.Tensor:
+        """Activation and grouped FC2: (..., hidden) -> (..., 2C)."""
+        h = self.act(h)
+        if self.groups == 1:
+            return F.linear(h, self.fc2)
+        lead = h.shape[:-1]
+        hg = h.reshape(-1, self.groups, self.hidden // self.groups)
+        wg = self.fc2.view(self.groups, -1, self.hidden // self.groups)
+        out = torch.einsum('ngi,goi->ngo', hg, wg)
+        return out.reshape(*lead, 2 * self.num_features)
+
+    def forward(self, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        out = self.excite(self.squeeze(v))
+        return out[..., :self.num_features], out[..., self.num_features:]
+
+    def mult_adds(self) -> int:
+        """Multiply-adds of the two FCs for one sample (paper convention)."""
+        return self.fc1.numel() + self.fc2.numel()
+
+    def extra_repr(self) -> str:
+        return (f'{self.num_features}, r={self.r}, g={self.g!r}, hidden={self.hidden}, '
+                f'groups={self.groups}')

@@ -1,0 +1,64 @@
+"""SE-BN: a standard Squeeze-and-Excitation block in front of BN (paper Eq. 3-5).
+
+The paper's Table 2 baseline, against which DN-B is compared: DN-B generates
+BN's scale and shift, SE-BN rescales BN's *input*:
+
+    a = sigmoid(FC2(ReLU(FC1(GAP(x)))))   (FCs with biases, C -> C/r -> C)
+    y = BN(a * x)
+
+The statistics of ``a * x`` follow from those of ``x`` (per-sample mean
+``a * m``, variance ``a^2 * v``), so like DN-B it takes one reduction pass and
+one multiply-add pass; ``a * x`` is never materialised.
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .bn_role import BNRoleNorm, as_float, autocast_off, spatial_mean
+from .sc_module import check_r
+
+
+class SEBN(BNRoleNorm):
+    """SE block followed by BN.
+
+    Args:
+        num_features: C.
+        r: SE reduction ratio (hidden = max(floor(C / r), 1)).
+        affine, eps, momentum, track_running_stats: as ``nn.BatchNorm2d``.
+    """
+
+    def __init__(self, num_features: int, r: int = 16, affine: bool = True,
+                 eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 track_running_stats: bool = True):
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine,
+                         track_running_stats=track_running_stats)
+        self.r = check_r(r)
+        hidden = max(num_features // r, 1)
+        self.fc1 = nn.Linear(num_features, hidden)
+        self.fc2 = nn.Linear(hidden, num_features)
+
+    def excitation(self, mean_n: Tensor) -> Tensor:
+        return torch.sigmoid(self.fc2(F.relu(self.fc1(mean_n))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        n, c, h, w = x.shape
+        with autocast_off(x):
+            if self.uses_batch_stats:
+                var_n, mean_n = torch.var_mean(as_float(x), dim=(2, 3), correction=0)
+                a = self.excitation(mean_n)
+                mean, var = self.batch_statistics(a * mean_n, a * a * var_n, h * w)
+            else:
+                a = self.excitation(spatial_mean(x))
+                mean, var = self.running_statistics()
+            gamma, beta = self.static_affine(a)
+            bn_scale = gamma * torch.rsqrt(var + self.eps)
+            scale = a * bn_scale
+            shift = (beta - mean * bn_scale).expand_as(scale)
+            y = torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
+        return y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', r={self.r}'
