@@ -9,9 +9,10 @@ from mmengine.registry import MODELS
 
 from . import compat
 from .bn_role import BNRoleNorm
-from .convert import convert_bn_to_dn, dn_layers
+from .convert import bn_checkpoint_to_dn, convert_bn_to_dn, dn_layers
 from .dnb import DNB
 from .dnc import DNC
+from .epoch_metrics_hook import EpochMetricsHook
 from .sc_module import SCModule, sc_widths
 from .sebn import SEBN
 
@@ -23,5 +24,5 @@ for _names, _cls in ((('DNB', 'DN-B'), DNB), (('DNC', 'DN-C'), DNC), (('SEBN',),
 
 compat.apply()
 
-__all__ = ['DNB', 'DNC', 'SEBN', 'SCModule', 'BNRoleNorm', 'sc_widths', 'convert_bn_to_dn',
-           'dn_layers', '__version__']
+__all__ = ['DNB', 'DNC', 'SEBN', 'SCModule', 'BNRoleNorm', 'sc_widths', 'convert_bn_to_dn', 'bn_checkpoint_to_dn', 'bn_checkpoint_to_dn',
+           'dn_layers', 'EpochMetricsHook', '__version__']

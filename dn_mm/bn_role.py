@@ -132,7 +132,7 @@ class BNRoleNorm(nn.Module):
     def static_affine(self, ref: Tensor) -> Tuple[Tensor, Tensor]:
         """gamma, beta (C,), or 1, 0 with ``affine=False``."""
         if self.norm.affine:
-            return self.norm.weight.float(), self.norm.bias.float()
+            return as_float(self.norm.weight), as_float(self.norm.bias)
         c = self.num_features
         return ref.new_ones(c), ref.new_zeros(c)
 
@@ -178,7 +178,7 @@ class BNRoleNorm(nn.Module):
         norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), factor)
 
     def running_statistics(self) -> Tuple[Tensor, Tensor]:
-        return self.norm.running_mean.float(), self.norm.running_var.float()
+        return as_float(self.norm.running_mean), as_float(self.norm.running_var)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):

@@ -16,7 +16,25 @@ Nothing in site-packages is edited, and safe loading stays on.
    shared code take its softmax branch, as SSD intends. Every SSD config
    (ours, mmdet's own) is fixed once dn_mm is imported.
 """
+import pickle
+
 import torch
+
+
+def history_buffer_method(owner, name):
+    """Stands in for ``getattr`` while unpickling, for HistoryBuffer methods only.
+
+    mmengine pickles ``HistoryBuffer``'s statistics methods (min, max, current,
+    mean) as ``getattr(HistoryBuffer, 'min')``. Allowlisting the builtin
+    ``getattr`` would let a pickle reach any attribute of any allowed object;
+    this resolves exactly those methods and refuses everything else.
+    """
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only the statistics '
+        'methods of mmengine HistoryBuffer are allowed')
 
 
 def checkpoint_safe_globals() -> list:
@@ -25,7 +43,10 @@ def checkpoint_safe_globals() -> list:
     from mmengine.logging import HistoryBuffer
 
     multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
-    safe = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
+    safe = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
+            # pickle protocol 2 names builtins '__builtin__', later protocols 'builtins'
+            (history_buffer_method, '__builtin__.getattr'),
+            (history_buffer_method, 'builtins.getattr')]
     # numpy 1.x pickles these under numpy.core, numpy 2.x under numpy._core
     for mod in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         safe += [(multiarray._reconstruct, f'{mod}._reconstruct'),

@@ -5,8 +5,6 @@ starts at zero), so copying BN's gamma/beta and statistics into the DN
 layer's BN child gives a DN model with identical outputs that then learns
 the dynamic part.
 """
-import copy
-import re
 from typing import Dict, Iterator, Tuple
 
 import torch
@@ -41,15 +39,18 @@ def convert_bn_to_dn(model: nn.Module, norm_cfg: dict) -> nn.Module:
     Returns ``model`` (converted in place; a bare BN module is returned new).
     """
     from mmcv.cnn import build_norm_layer
+    from mmengine.registry import MODELS
     norm_cfg = _check_identity_cfg(norm_cfg)
+    layer_cls = MODELS.get(norm_cfg['type'])
+    if not (isinstance(layer_cls, type) and issubclass(layer_cls, BNRoleNorm)):
+        raise ValueError(f"norm_cfg type {norm_cfg['type']!r} is not a dn_mm layer "
+                         "(valid: 'DNB', 'DN-B', 'DNC', 'DN-C', 'SEBN')")
 
     def convert(bn: _BatchNorm) -> nn.Module:
         cfg = dict(norm_cfg)
         cfg.setdefault('eps', bn.eps)
         cfg.setdefault('momentum', bn.momentum)
         layer = build_norm_layer(cfg, bn.num_features)[1]
-        if not isinstance(layer, BNRoleNorm):
-            raise ValueError(f"norm_cfg type {norm_cfg['type']!r} is not a dn_mm layer")
         layer.norm.load_state_dict(bn.state_dict())
         layer.to(device=bn.running_mean.device if bn.running_mean is not None else None)
         layer.train(bn.training)
@@ -78,8 +79,8 @@ def bn_checkpoint_to_dn(state_dict: Dict[str, torch.Tensor], r: int = 16, g='oup
     and ``<layer>.sc.fc2`` (zeros), so the DN-B model's outputs equal the BN
     model's. Other keys are kept as they are, in order.
     """
-    prefixes = [k[:-len('running_mean')] for k in state_dict if k.endswith('.running_mean')
-                and not k.endswith('.norm.running_mean')]
+    prefixes = {k[:-len('running_mean')] for k in state_dict if k.endswith('.running_mean')
+                and not k.endswith('.norm.running_mean')}
     if not prefixes:
         raise ValueError('the checkpoint has no BN layer (no "*.running_mean" key) to convert')
     moved = {p + key: p + 'norm.' + key for p in prefixes for key in BN_KEYS}
@@ -87,8 +88,8 @@ def bn_checkpoint_to_dn(state_dict: Dict[str, torch.Tensor], r: int = 16, g='oup
     out = {}
     for key, value in state_dict.items():
         out[moved.get(key, key)] = value
-        prefix = next((p for p in prefixes if key == p + 'running_mean'), None)
-        if prefix is None:
+        prefix = key[:-len('running_mean')]
+        if not key.endswith('running_mean') or prefix not in prefixes:
             continue
         sc = SCModule(value.numel(), r=r, g=g)
         with torch.no_grad():

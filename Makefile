@@ -1,0 +1,32 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both set up
+# .venv themselves on a fresh machine (tools/install_stack.sh) and reuse it
+# afterwards: the stamp file is keyed by the requirement pins and the
+# installer, so a second run installs nothing.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PINS := $(shell cat requirements/runtime.txt requirements/tests.txt tools/install_stack.sh setup.py | sha1sum | cut -c1-12)
+STAMP := .venv/.stamp-$(PINS)
+DATA := data
+
+.PHONY: setup test demo data clean-data bench
+
+setup: $(STAMP)
+
+$(STAMP):
+	bash tools/install_stack.sh
+	rm -f .venv/.stamp-* && touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+data: $(STAMP)
+	$(PY) tools/prepare_demo_data.py --data-root $(DATA)
+
+demo: $(STAMP) data
+	$(PY) tools/demo.py --data-root $(DATA)
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean-data:
+	rm -rf $(DATA)

@@ -1,0 +1,4 @@
+# ResNet-18 + DN-B (4, oup), lr 0.5: paper Table 3.
+_base_ = './resnet18_dnb-r4-goup_1xb64-240e_in100.py'
+
+optim_wrapper = dict(optimizer=dict(lr=0.5))  # paper, Table 3

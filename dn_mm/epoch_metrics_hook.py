@@ -1,0 +1,86 @@
+"""Per-epoch metrics as the paper reports them, in one JSON file per run.
+
+The paper's tables give the training accuracy of the *last* epoch, the val
+accuracy of the *best* epoch and the test accuracy of that best checkpoint;
+its figures plot accuracy or mAP per epoch. mmengine logs training scalars
+smoothed over a window, so this hook averages the training metrics over each
+whole epoch itself and stores them beside that epoch's val metrics in
+``<work_dir>/epoch_metrics.json`` (rewritten atomically after every epoch).
+"""
+import json
+import os
+import tempfile
+from collections import defaultdict
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+FILENAME = 'epoch_metrics.json'
+
+
+def write_json_atomic(path, data) -> None:
+    """Write ``data`` as JSON to ``path`` through a temp file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_epoch_metrics(work_dir: str) -> dict:
+    with open(os.path.join(work_dir, FILENAME)) as f:
+        return json.load(f)
+
+
+@HOOKS.register_module(force=True)
+class EpochMetricsHook(Hook):
+    """Averages training metrics per epoch and records val metrics per epoch.
+
+    Args:
+        keys: substrings of the training outputs to average (e.g. the
+            ``accuracy_top-1`` a ``cal_acc=True`` head logs, or ``loss``).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, keys=('accuracy', 'loss')):
+        self.keys = tuple(keys)
+        self.epochs = {}
+        self._sums = defaultdict(float)
+        self._count = 0
+
+    def before_train_epoch(self, runner) -> None:
+        self._sums.clear()
+        self._count = 0
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if not outputs:
+            return
+        for key, value in outputs.items():
+            if any(k in key for k in self.keys):
+                self._sums[key] += float(value)
+        self._count += 1
+
+    def after_train_epoch(self, runner) -> None:
+        train = {f'train/{k}': v / max(self._count, 1) for k, v in self._sums.items()}
+        # runner.epoch is 0-based here and advances before validation runs
+        self.epochs.setdefault(str(runner.epoch + 1), {}).update(train)
+        self._dump(runner)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if metrics:
+            # during training runner.epoch was already advanced past the epoch just trained
+            self.epochs.setdefault(str(runner.epoch), {}).update(
+                {f'val/{k}': float(v) for k, v in metrics.items()
+                 if isinstance(v, (int, float))})
+            self._dump(runner)
+
+    def _dump(self, runner) -> None:
+        if is_main_process():
+            write_json_atomic(os.path.join(runner.work_dir, FILENAME), self.epochs)

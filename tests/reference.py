@@ -1,0 +1,68 @@
+"""Straightforward reference implementations the fast layers are checked against.
+
+Written the naive way on purpose: BN through ``F.batch_norm`` (a separate
+pass), the SC-Module's grouped FC2 through a grouped ``conv1d``, then the
+affine as its own multiply and add.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def sc_reference(sc, v):
+    h = torch.relu(F.linear(v, sc.fc1))
+    out = F.conv1d(h[:, :, None], sc.fc2[:, :, None], groups=sc.groups)[:, :, 0]
+    c = sc.num_features
+    return out[:, :c], out[:, c:]
+
+
+def bn_normalize(layer, x, running_mean, running_var):
+    """Affine-free BN of x with BN's own train/eval semantics on cloned buffers."""
+    bn = layer.norm
+    training = bn.training or bn.running_mean is None
+    return F.batch_norm(x, running_mean, running_var, None, None, training,
+                        bn.momentum if bn.momentum is not None else 0.0, bn.eps)
+
+
+def static_affine(layer, like):
+    if layer.norm.affine:
+        return layer.norm.weight, layer.norm.bias
+    return torch.ones_like(like), torch.zeros_like(like)
+
+
+def dnb_reference(layer, x, running_mean, running_var):
+    """DN-B: BN-normalise, then per-sample alpha/lambda from the SC-Module on GAP(x)."""
+    xn = bn_normalize(layer, x, running_mean, running_var)
+    d_alpha, d_lambda = sc_reference(layer.sc, x.mean((2, 3)))
+    gamma, beta = static_affine(layer, d_alpha[0])
+    alpha, lam = gamma + d_alpha, beta + d_lambda
+    return xn * alpha[:, :, None, None] + lam[:, :, None, None]
+
+
+def dnc_reference(layer, x, running_mean, running_var):
+    bn = layer.norm
+    if bn.training:
+        mean = x.mean((0, 2, 3))
+        var = x.var((0, 2, 3), unbiased=False)
+    else:
+        mean, var = running_mean, running_var
+    std = torch.sqrt(var + bn.eps)
+    xn = bn_normalize(layer, x, running_mean, running_var)
+    sc = layer.sc
+    if layer.fuse == 'fc1':
+        h = torch.relu(F.linear(mean, sc.fc1) + F.linear(std, sc.fc1))
+        out = F.conv1d(h[None, :, None], sc.fc2[:, :, None], groups=sc.groups)[0, :, 0]
+    else:
+        out = sum(F.conv1d(torch.relu(F.linear(v, sc.fc1))[None, :, None], sc.fc2[:, :, None],
+                           groups=sc.groups)[0, :, 0] for v in (mean, std))
+    c = x.shape[1]
+    gamma, beta = static_affine(layer, mean)
+    return xn * (gamma + out[:c])[None, :, None, None] + (beta + out[c:])[None, :, None, None]
+
+
+def sebn_reference(layer, x, running_mean, running_var):
+    a = torch.sigmoid(layer.fc2(torch.relu(layer.fc1(x.mean((2, 3))))))
+    xs = x * a[:, :, None, None]
+    bn = layer.norm
+    training = bn.training or bn.running_mean is None
+    return F.batch_norm(xs, running_mean, running_var, bn.weight, bn.bias, training,
+                        bn.momentum if bn.momentum is not None else 0.0, bn.eps)

@@ -1,0 +1,409 @@
+"""Tests for tools/dataset_converters/deepforest_to_coco.py.
+
+They build a tiny fake ``deepforest/data`` folder (and a fake wheel zip) in
+tmp_path; the real deepforest wheel is not needed.
+"""
+import hashlib
+import importlib.util
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / 'tools' / 'dataset_converters' / 'deepforest_to_coco.py'
+
+_spec = importlib.util.spec_from_file_location('deepforest_to_coco', TOOL)
+d2c = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(d2c)
+
+# the fake broken.tif makes Pillow warn while probing it; that is expected
+pytestmark = pytest.mark.filterwarnings('ignore:Corrupt EXIF data')
+
+METADATA = 'Metadata-Version: 2.4\nName: deepforest\nVersion: 9.9.9\n' \
+           'License: MIT\n\nlong description License: GPL\n'
+
+
+def _noise(w, h, seed):
+    """Smooth random RGB image (JPEG-friendly, but every region differs)."""
+    rng = np.random.RandomState(seed)
+    small = Image.fromarray(rng.randint(0, 256, (8, 8, 3), dtype=np.uint8))
+    return small.resize((w, h), Image.BILINEAR)
+
+
+def _csv(path, rows):
+    lines = ['image_path,xmin,ymin,xmax,ymax,label']
+    lines += [f'{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},Tree' for r in rows]
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def _voc(path, filename, w, h, boxes, name='Dead'):
+    objs = ''.join(
+        f'<object><name>{name}</name><bndbox><xmin>{b[0]}</xmin>'
+        f'<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax>'
+        '</bndbox></object>' for b in boxes)
+    path.write_text(f'<annotation><filename>{filename}</filename><size>'
+                    f'<width>{w}</width><height>{h}</height><depth>3</depth>'
+                    f'</size>{objs}</annotation>')
+
+
+def make_data(root, n_sources=4):
+    """Fake extracted wheel: root/deepforest/data + root/*.dist-info."""
+    data = root / 'deepforest' / 'data'
+    data.mkdir(parents=True)
+    dist = root / 'deepforest-9.9.9.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text(METADATA)
+    (data / '__init__.py').write_text('')
+    (data / 'classes.csv').write_text('Dead,0\nAlive,1\n')  # not annotations
+    a = _noise(96, 64, 1)
+    a.save(data / 'a.png')
+    a.save(data / 'a.tif')  # same scene twice (like OSBS_029.png/.tif)
+    a_rows = [('a.png', 2, 2, 12, 14), ('a.png', 40, 5, 60, 20),
+              ('a.png', 70, 40, 90, 60), ('a.png', 28, 30, 44, 44)]
+    rows = list(a_rows)
+    if n_sources >= 2:
+        _noise(64, 64, 2).save(data / 'b.jpg', quality=95)
+        rows += [('b.jpg', 5, 5, 20, 25), ('b.jpg', 40.5, 36, 60.5, 50)]
+    rows += [('nope.png', 1, 1, 5, 5),  # image not shipped -> ignored
+             ('a.png', 0, 0, 0, 0)]  # degenerate (empty-image marker)
+    _csv(data / 'ann.csv', rows)
+    _csv(data / 'old.csv', [('a.tif', 2, 2, 12, 14)])  # smaller duplicate set
+    if n_sources >= 3:
+        _noise(80, 40, 3).save(data / 'c.png')
+        _csv(data / 'c.csv', [('c.png', 10, 10, 30, 30),
+                              ('c.png', 50, 5, 75, 35)])
+    if n_sources >= 4:
+        _noise(20, 50, 4).save(data / 'd.png')  # narrower than a tile
+        _voc(data / 'd.xml', 'd.png', 20, 50, [(2, 3, 18, 20), (1, 30, 15,
+                                                                 48)])
+    (data / 'broken.tif').write_bytes(b'II*\x00 definitely not a tiff')
+    _csv(data / 'broken.csv', [('broken.tif', 1, 1, 10, 10)])
+    return root
+
+
+def make_wheel(root, path):
+    with zipfile.ZipFile(path, 'w') as zf:
+        for p in sorted(root.rglob('*')):
+            if p.is_file():
+                zf.write(p, p.relative_to(root).as_posix())
+    return path
+
+
+def tree_digest(out):
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(
+            p.read_bytes()).hexdigest()
+        for p in sorted(Path(out).rglob('*')) if p.is_file()
+    }
+
+
+@pytest.fixture(scope='module')
+def fake(tmp_path_factory):
+    base = tmp_path_factory.mktemp('df')
+    root = make_data(base / 'extracted')
+    wheel = make_wheel(root, base / 'deepforest-9.9.9-py3-none-any.whl')
+    return root, wheel
+
+
+@pytest.fixture(scope='module')
+def converted(fake, tmp_path_factory):
+    root, wheel = fake
+    out = tmp_path_factory.mktemp('out')
+    summary = d2c.convert(str(wheel), str(out), tile=32)
+    return out, summary
+
+
+# ---------------------------------------------------------------- tiling
+@pytest.mark.parametrize('length,tile,overlap,expected', [
+    (100, 32, 0, [0, 32, 64, 68]),
+    (96, 32, 0, [0, 32, 64]),
+    (32, 32, 0, [0]),
+    (20, 32, 0, [0]),
+    (100, 40, 10, [0, 30, 60]),
+    (101, 40, 10, [0, 30, 60, 61]),
+    (2472, 320, 0, [0, 320, 640, 960, 1280, 1600, 1920, 2152]),
+])
+def test_tile_starts(length, tile, overlap, expected):
+    starts = d2c.tile_starts(length, tile, overlap)
+    assert starts == expected
+    assert starts[-1] + tile >= length  # whole image covered
+
+
+def test_tile_starts_rejects_bad_overlap():
+    with pytest.raises(ValueError, match='overlap < tile'):
+        d2c.tile_starts(100, 32, 32)
+
+
+def test_tile_boxes_clipping_and_min_visible():
+    boxes = [
+        (2, 2, 12, 12),  # fully inside
+        (22, 0, 42, 10),  # exactly half inside tile 0 -> kept at 0.5
+        (23, 12, 43, 22),  # 9/20 inside -> dropped
+        (-10, 20, 10, 30),  # outside the image on the left -> clip first
+        (5, 5, 5, 9),  # degenerate (zero width)
+        (31.5, 25, 60, 30),  # 0.5 px sliver in tile 0
+    ]
+    got = d2c.tile_boxes(boxes, 64, 64, 0, 0, 32, min_visible=0.5)
+    assert got == [(0, 20, 10, 30), (2, 2, 12, 12), (22, 0, 32, 10)]
+    # min_visible=0 keeps any overlap but never slivers < 1 px
+    got0 = d2c.tile_boxes(boxes, 64, 64, 0, 0, 32, min_visible=0.0)
+    assert (23, 12, 32, 22) in got0
+    assert all(b[2] - b[0] >= 1 and b[3] - b[1] >= 1 for b in got0)
+    # second tile gets the other half, in tile coordinates
+    got1 = d2c.tile_boxes(boxes, 64, 64, 32, 0, 32, min_visible=0.5)
+    assert (0, 0, 10, 10) in got1 and (0, 12, 11, 22) in got1
+    # stricter rule drops the half box
+    assert (22, 0, 32, 10) not in d2c.tile_boxes(boxes, 64, 64, 0, 0, 32,
+                                                  min_visible=0.6)
+
+
+def test_crop_tile_pads_small_images():
+    im = Image.new('RGB', (20, 50), (200, 100, 50))
+    t = d2c.crop_tile(im, 0, 18, 32)
+    assert t.size == (32, 32)
+    assert t.getpixel((5, 5)) == (200, 100, 50)
+    assert t.getpixel((25, 5)) == (0, 0, 0)  # right padding
+    assert t.getpixel((5, 31)) == (200, 100, 50)
+
+
+def test_load_rgb_16bit_and_percentile():
+    arr = np.array([[0, 1000], [2000, 4000]], dtype=np.uint16)
+    buf = __import__('io').BytesIO()
+    Image.fromarray(arr).save(buf, format='PNG')
+    im = d2c.load_rgb(buf.getvalue())
+    assert im.mode == 'RGB'
+    assert im.getpixel((0, 0)) == (0, 0, 0)
+    assert im.getpixel((1, 1)) == (255, 255, 255)
+    vals = [3, 1, 4, 1, 5, 9, 2, 6]
+    for q in (5, 50, 95):
+        assert d2c.percentile(vals, q) == pytest.approx(
+            np.percentile(vals, q), abs=0.01)
+
+
+# ---------------------------------------------------------------- conversion
+def test_coco_json_valid(converted):
+    from pycocotools.coco import COCO
+    out, summary = converted
+    assert summary['split_mode'] == 'source_image'
+    assert summary['deepforest_version'] == '9.9.9'
+    assert summary['wheel_license'] == 'MIT'
+    total_boxes = 0
+    for split in ('train', 'val'):
+        path = out / 'annotations' / f'instances_{split}.json'
+        coco = COCO(str(path))
+        raw = json.loads(path.read_text())
+        assert raw['categories'] == [{'id': 1, 'name': 'Tree',
+                                      'supercategory': 'plant'}]
+        assert 'deepforest==9.9.9' in raw['info']['source']
+        assert 'MIT' in raw['info']['license']
+        assert len(coco.getImgIds()) == summary['splits'][split]['tiles'] > 0
+        assert len(coco.getAnnIds()) == summary['splits'][split]['boxes']
+        total_boxes += len(coco.getAnnIds())
+        assert sorted(os.listdir(out / split)) == sorted(
+            i['file_name'] for i in raw['images'])
+        for img in raw['images']:
+            assert (img['width'], img['height']) == (32, 32)
+            with Image.open(out / split / img['file_name']) as im:
+                assert im.size == (32, 32) and im.format == 'JPEG'
+            anns = coco.loadAnns(coco.getAnnIds(imgIds=[img['id']]))
+            assert anns, 'empty tiles must be dropped'
+            for a in anns:
+                x, y, w, h = a['bbox']
+                assert a['category_id'] == 1 and a['iscrowd'] == 0
+                assert w >= 1 and h >= 1 and x >= 0 and y >= 0
+                assert x + w <= 32 and y + h <= 32
+                assert a['area'] == pytest.approx(w * h, abs=0.02)
+    assert total_boxes > 0
+
+
+def test_sources_dedup_and_skips(converted):
+    out, summary = converted
+    src = summary['sources']
+    assert sorted(src) == ['a', 'b', 'c', 'd']  # broken.tif skipped
+    assert src['a']['image'] == 'a.png' and src['a']['ann_file'] == 'ann.csv'
+    assert src['a']['boxes'] == 5  # 4 boxes + degenerate row, old.csv unused
+    assert src['d']['ann_file'] == 'd.xml'
+    assert any('broken.tif' in w for w in summary['warnings'])
+    assert any('nope.png' in n for n in summary['notes'])
+    assert any('old.csv' in n for n in summary['notes'])
+    names = [n for s in ('train', 'val') for n in os.listdir(out / s)]
+    assert not any(n.startswith(('broken', 'nope')) for n in names)
+    # a.png 96x64 at tile 32 -> 3x2 grid; tiles (0, 32) and (64, 0) have no
+    # box, (28, 30, 44, 44) is kept only in (32, 32) where 144/224 is inside
+    a_tiles = sorted(n for n in names if n.startswith('a_'))
+    assert a_tiles == ['a_0_0.jpg', 'a_32_0.jpg', 'a_32_32.jpg',
+                       'a_64_32.jpg']
+    # d.png 20x50 -> padded to 32 wide, rows start at 0 and 18
+    assert sorted(n for n in names if n.startswith('d_')) == [
+        'd_0_0.jpg', 'd_0_18.jpg']
+
+
+def test_tile_pixels_match_source(fake, converted):
+    root, _ = fake
+    out, _ = converted
+    split = 'train' if (out / 'train' / 'a_32_32.jpg').exists() else 'val'
+    tile = np.asarray(Image.open(out / split / 'a_32_32.jpg'), dtype=float)
+    full = np.asarray(Image.open(root / 'deepforest' / 'data' / 'a.png'),
+                      dtype=float)
+    err = np.abs(tile - full[32:64, 32:64]).mean()
+    assert err < 3  # JPEG q95
+    assert np.abs(tile - full[32:64, 16:48]).mean() > 5 * err  # wrong offset
+
+
+def test_split_by_source_image_is_disjoint(converted):
+    out, summary = converted
+    tr = set(summary['splits']['train']['source_images'])
+    va = set(summary['splits']['val']['source_images'])
+    assert tr and va and not tr & va
+    assert tr | va == {'a', 'b', 'c', 'd'}
+    for split, stems in (('train', tr), ('val', va)):
+        for n in os.listdir(out / split):
+            assert n.rsplit('_', 2)[0] in stems
+
+
+def test_split_sources_greedy():
+    counts = {'big': 64, 'mid': 16, 's1': 4, 's2': 4}
+    for seed in range(10):
+        val = d2c.split_sources(counts, 0.25, seed)
+        assert 'big' not in val and 'mid' in val  # closest to 25 % of 88
+        assert d2c.split_sources(counts, 0.25, seed) == val
+    # always at least one image per side
+    assert len(d2c.split_sources({'x': 1, 'y': 1, 'z': 1}, 0.99, 0)) == 2
+    assert len(d2c.split_sources({'x': 50, 'y': 60, 'z': 70}, 0.01, 0)) == 1
+
+
+def test_split_by_tile_when_few_sources(tmp_path):
+    root = make_data(tmp_path / 'src', n_sources=2)
+    s = d2c.convert(str(root), str(tmp_path / 'out'), tile=32,
+                    val_ratio=0.3, seed=3)
+    assert s['split_mode'] == 'tile'
+    n = s['splits']['train']['tiles'] + s['splits']['val']['tiles']
+    assert s['splits']['val']['tiles'] == round(0.3 * n)
+    tr = set(os.listdir(tmp_path / 'out' / 'train'))
+    va = set(os.listdir(tmp_path / 'out' / 'val'))
+    assert tr and va and not tr & va
+    s2 = d2c.convert(str(root), str(tmp_path / 'out2'), tile=32,
+                     val_ratio=0.3, seed=4)
+    va2 = set(os.listdir(tmp_path / 'out2' / 'val'))
+    assert len(va2) == len(va)  # seed changes membership only
+    s3 = d2c.convert(str(root), str(tmp_path / 'out3'), tile=32,
+                     val_ratio=0.3, seed=3)
+    assert set(os.listdir(tmp_path / 'out3' / 'val')) == va
+    assert s3['splits'] == s['splits'] and s2['split_mode'] == 'tile'
+
+
+def test_deterministic_wheel_dir_and_rerun(fake, converted, tmp_path):
+    root, wheel = fake
+    out, _ = converted
+    ref = tree_digest(out)
+    # extracted dir (root containing deepforest/data) == wheel, byte for byte
+    d2c.convert(str(root), str(tmp_path / 'o1'), tile=32)
+    assert tree_digest(tmp_path / 'o1') == ref
+    # pointing at deepforest/data itself works too
+    d2c.convert(str(root / 'deepforest' / 'data'), str(tmp_path / 'o2'),
+                tile=32)
+    assert tree_digest(tmp_path / 'o2') == ref
+    # idempotent re-run: nothing rewritten, same bytes
+    s = d2c.convert(str(wheel), str(tmp_path / 'o1'), tile=32)
+    assert s['images_written'] == 0
+    assert tree_digest(tmp_path / 'o1') == ref
+    # other args, then back: stale tiles are removed
+    d2c.convert(str(wheel), str(tmp_path / 'o1'), tile=48, overlap=8)
+    assert tree_digest(tmp_path / 'o1') != ref
+    d2c.convert(str(wheel), str(tmp_path / 'o1'), tile=32)
+    assert tree_digest(tmp_path / 'o1') == ref
+    assert not [p for p in (tmp_path / 'o1').rglob('.tmp_*')]
+
+
+def test_main_cli_and_overlap(fake, tmp_path, capsys):
+    _, wheel = fake
+    rc = d2c.main([str(wheel), str(tmp_path / 'o'), '--tile', '32',
+                   '--overlap', '16', '--val-ratio', '0.5', '--seed', '1',
+                   '--min-visible', '0.9'])
+    assert rc == 0
+    txt = capsys.readouterr().out
+    assert 'split by source_image' in txt and 'train:' in txt
+    names = os.listdir(tmp_path / 'o' / 'train') + os.listdir(
+        tmp_path / 'o' / 'val')
+    assert 'a_16_16.jpg' in names  # stride 16, box fully inside
+    assert 'a_32_32.jpg' not in names  # 144/224 < --min-visible 0.9
+
+
+def test_interrupted_run_leaves_no_annotation_files(fake, tmp_path,
+                                                    monkeypatch):
+    _, wheel = fake
+    out = tmp_path / 'o'
+    d2c.convert(str(wheel), str(out), tile=32)
+    assert (out / 'annotations' / 'instances_train.json').exists()
+    calls = []
+
+    def boom(im):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return b'x'
+
+    monkeypatch.setattr(d2c, '_jpeg_bytes', boom)
+    with pytest.raises(KeyboardInterrupt):
+        d2c.convert(str(wheel), str(out), tile=48)
+    assert not (out / 'annotations' / 'instances_train.json').exists()
+    assert not (out / 'annotations' / 'instances_val.json').exists()
+
+
+# ---------------------------------------------------------------- errors
+def test_error_missing_input(tmp_path):
+    with pytest.raises(SystemExit, match=r"nope\.whl.*does not exist"):
+        d2c.main([str(tmp_path / 'nope.whl'), str(tmp_path / 'o')])
+
+
+def test_error_not_a_wheel(tmp_path):
+    bad = tmp_path / 'deepforest-2.1.0-py3-none-any.whl'
+    bad.write_bytes(b'<html>404</html>')
+    with pytest.raises(SystemExit, match='not a valid wheel'):
+        d2c.convert(str(bad), str(tmp_path / 'o'))
+
+
+def test_error_wheel_without_data(tmp_path):
+    w = tmp_path / 'other.whl'
+    with zipfile.ZipFile(w, 'w') as zf:
+        zf.writestr('other/__init__.py', '')
+    with pytest.raises(SystemExit, match='no deepforest/data/ folder'):
+        d2c.convert(str(w), str(tmp_path / 'o'))
+
+
+def test_error_no_annotation_csv(tmp_path):
+    d = tmp_path / 'deepforest' / 'data'
+    d.mkdir(parents=True)
+    _noise(40, 40, 0).save(d / 'x.png')
+    (d / 'classes.csv').write_text('Dead,0\n')
+    with pytest.raises(SystemExit, match='no annotation CSV'):
+        d2c.convert(str(d), str(tmp_path / 'o'))
+    assert not (tmp_path / 'o').exists()
+
+
+@pytest.mark.parametrize('kwargs,pattern', [
+    (dict(tile=0), r'--tile must be an integer >= 32'),
+    (dict(tile=16), r'--tile must be an integer >= 32'),
+    (dict(tile=64, overlap=64), r'--overlap must .*0 <= overlap < tile'),
+    (dict(overlap=-1), r'--overlap must'),
+    (dict(val_ratio=0), r'--val-ratio must satisfy 0 < r < 1, got 0'),
+    (dict(val_ratio=1.0), r'--val-ratio must satisfy 0 < r < 1'),
+    (dict(min_visible=1.5), r'--min-visible must be in \[0, 1\]'),
+])
+def test_error_bad_args(fake, tmp_path, kwargs, pattern):
+    _, wheel = fake
+    with pytest.raises(SystemExit, match=pattern):
+        d2c.convert(str(wheel), str(tmp_path / 'o'), **kwargs)
+    assert not (tmp_path / 'o').exists()
+
+
+def test_error_bad_args_cli(fake, tmp_path):
+    _, wheel = fake
+    with pytest.raises(SystemExit, match='overlap < tile'):
+        d2c.main([str(wheel), str(tmp_path / 'o'), '--tile', '320',
+                  '--overlap', '400'])

@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Test a checkpoint of an mmpretrain or mmdet config (the config's scope decides).
+
+Same arguments as mmdet's and mmpretrain's ``tools/test.py``, plus
+``--batch-size`` for the test batch size (the paper's Table 4 tests DN-B with
+test batch 1, 2 and 32).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import dn_mm  # noqa: E402,F401
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a classifier or a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save the evaluation metrics')
+    parser.add_argument('--out', type=str,
+                        help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument('--show-dir', help='directory where painted images are saved '
+                        '(relative to the work dir / timestamp folder)')
+    parser.add_argument('--batch-size', type=int, help='test batch size (default: the config\'s)')
+    parser.add_argument('--tta', action='store_true', help='test time augmentation '
+                        '(the config must define tta_model and tta_pipeline)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args) -> Config:
+    for name in ('config', 'checkpoint'):
+        if not osp.isfile(getattr(args, name)):
+            raise SystemExit(f'{name}: no such file: {getattr(args, name)}')
+    if args.batch_size is not None and args.batch_size < 1:
+        raise SystemExit(f'--batch-size must be a positive int, got {args.batch_size}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.batch_size is not None:
+        cfg.test_dataloader.batch_size = args.batch_size
+    if args.show_dir:
+        hooks = cfg.default_hooks
+        if 'visualization' not in hooks:
+            raise SystemExit('--show-dir: the config has no visualization hook')
+        hooks.visualization.enable = True
+        if cfg.get('default_scope') == 'mmdet':
+            hooks.visualization.draw = True
+            hooks.visualization.test_out_dir = args.show_dir
+        else:
+            hooks.visualization.out_dir = args.show_dir
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise SystemExit('--tta: the config defines no tta_model / tta_pipeline')
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise SystemExit(f'--out must be a .pkl or .pickle file, got {args.out}')
+        if cfg.get('default_scope') == 'mmdet':
+            from mmdet.evaluation import DumpDetResults as Dump
+        else:
+            from mmengine.evaluator import DumpResults as Dump
+        runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

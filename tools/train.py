@@ -1,0 +1,90 @@
+#!/usr/bin/env python
+"""Train an mmpretrain or mmdet config (the config's ``default_scope`` decides).
+
+Same arguments as mmdet's and mmpretrain's ``tools/train.py``. Configs that set
+``test_best_after_train = True`` (the paper's classification configs) test the
+best checkpoint (by val top-1) on the test split after training and print the
+paper's columns together: train accuracy of the last epoch, val accuracy of
+the best epoch, test accuracy of that checkpoint (also saved to
+``<work_dir>/paper_report.json``).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import dn_mm  # noqa: E402,F401  (layers, hooks and stack fixes, whatever the config imports)
+from dn_mm.report import paper_report  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a classifier or a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true', default=False,
+                        help='enable automatic-mixed-precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='enable automatically scaling LR (by auto_scale_lr.base_batch_size)')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from this checkpoint, or without a path from the latest '
+                        'checkpoint in the work directory')
+    parser.add_argument('--no-test', action='store_true',
+                        help='skip the test of the best checkpoint after training')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args) -> Config:
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config: no such file: {args.config}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise SystemExit('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    if cfg.get('test_best_after_train', False) and not args.no_test:
+        best = runner.message_hub.get_info('best_ckpt')
+        if best:
+            runner.load_checkpoint(best, map_location='cpu')
+        test_metrics = runner.test()
+        paper_report(runner.work_dir, test_metrics, best, logger=runner.logger)
+
+
+if __name__ == '__main__':
+    main()
