@@ -15,6 +15,8 @@ Nothing in site-packages is edited, and safe loading stays on.
    ``loss_cls`` that returns the registered module or None, which makes the
    shared code take its softmax branch, as SSD intends. Every SSD config
    (ours, mmdet's own) is fixed once dn_mm is imported.
+3. mmengine's ``Pretrained`` initializer cannot fail on a checkpoint that does
+   not fit; it gains an opt-in ``strict=True`` (see register_strict_pretrained).
 """
 import pickle
 
@@ -75,6 +77,52 @@ def fix_ssd_head() -> None:
         SSDHead.loss_cls = property(_registered_loss_cls)
 
 
+def register_strict_pretrained() -> None:
+    """``init_cfg=dict(type='Pretrained', ..., strict=True)``: fail when weights do not load.
+
+    mmengine's ``Pretrained`` initializer always loads non-strictly: a backbone
+    whose key names differ from the checkpoint's (mmdet's MobileNetV2 shares 12
+    of 312 keys with mmpretrain's) silently keeps its random weights. We
+    re-register it with an optional ``strict`` argument (default False, so every
+    existing config behaves as before); with ``strict=True`` missing and
+    unexpected keys are logged and raise. ``num_batches_tracked`` is ignored,
+    as mmengine does.
+    """
+    from mmengine.logging import print_log
+    from mmengine.model.weight_init import PretrainedInit, update_init_info
+    from mmengine.registry import WEIGHT_INITIALIZERS
+    from mmengine.runner.checkpoint import (_load_checkpoint_with_prefix, load_checkpoint,
+                                            load_state_dict)
+
+    if getattr(WEIGHT_INITIALIZERS.get('Pretrained'), 'supports_strict', False):
+        return
+
+    class StrictablePretrainedInit(PretrainedInit):
+        supports_strict = True
+
+        def __init__(self, checkpoint, prefix=None, map_location='cpu', strict=False):
+            super().__init__(checkpoint, prefix=prefix, map_location=map_location)
+            self.strict = strict
+
+        def __call__(self, module):
+            if self.prefix is None:
+                print_log(f'load model from: {self.checkpoint}', logger='current')
+                load_checkpoint(module, self.checkpoint, map_location=self.map_location,
+                                strict=self.strict, logger='current')
+            else:
+                print_log(f'load {self.prefix} in model from: {self.checkpoint}', logger='current')
+                state_dict = _load_checkpoint_with_prefix(self.prefix, self.checkpoint,
+                                                          map_location=self.map_location)
+                load_state_dict(module, state_dict, strict=self.strict, logger='current')
+            if hasattr(module, '_params_init_info'):
+                update_init_info(module, init_info=self._get_init_info())
+
+    StrictablePretrainedInit.__name__ = 'PretrainedInit'
+    WEIGHT_INITIALIZERS.register_module(name='Pretrained', module=StrictablePretrainedInit,
+                                        force=True)
+
+
 def apply() -> None:
     allow_mmengine_checkpoints()
     fix_ssd_head()
+    register_strict_pretrained()

@@ -1,4 +1,4 @@
-# ImageNet-100 data, schedule and evaluation shared by the paper's classification
+# ImageNet-100 data, schedule, evaluation and runtime shared by the paper's classification
 # configs (MobileNetV2, ResNet-18/34). Where a value comes from:
 #   paper (Sec. 4, Tables 1-8): batch 64 on one GPU, 240 epochs, lr 0.2, SGD, 224x224,
 #       ImageNet-100 = 100 ImageNet classes, 80/20 train/val split, ImageNet val as test.
@@ -8,6 +8,8 @@
 #
 # Data: an ImageNet-1k tree at data/imagenet and the ImageNet-100 annotation files from
 #   python tools/dataset_converters/prepare_imagenet100.py data/imagenet data/imagenet/in100
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
 custom_imports = dict(imports=['dn_mm'], allow_failed_imports=False)
 data_root = 'data/imagenet'
 num_classes = 100

@@ -4,7 +4,6 @@
 _base_ = [
     'mmpretrain::_base_/models/mobilenet_v2_1x.py',
     '../_base_/imagenet100.py',
-    'mmpretrain::_base_/default_runtime.py',
 ]
 
 model = dict(

@@ -3,7 +3,6 @@
 _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     '../_base_/imagenet100.py',
-    'mmpretrain::_base_/default_runtime.py',
 ]
 
 model = dict(

@@ -493,13 +493,19 @@ def _check_args(tile, overlap, val_ratio, min_visible):
 # --------------------------------------------------------------------------
 # main conversion
 # --------------------------------------------------------------------------
+SPLIT_MODES = ('auto', 'image', 'tile')
+
+
 def convert(src, out_dir, tile=320, overlap=0, val_ratio=0.25, seed=0,
-            min_visible=0.5, verbose=False):
+            min_visible=0.5, verbose=False, split='auto'):
     """Convert a deepforest wheel / data dir to a tiled COCO dataset.
 
     Returns a summary dict (see :func:`main` for a printed version).
     """
     _check_args(tile, overlap, val_ratio, min_visible)
+    if split not in SPLIT_MODES:
+        raise SystemExit(f'deepforest_to_coco: --split must be one of {SPLIT_MODES}, '
+                         f'got {split!r}')
     t0 = time.time()
     log = print if verbose else (lambda *a, **k: None)
     source = DataSource(src)
@@ -546,7 +552,10 @@ def convert(src, out_dir, tile=320, overlap=0, val_ratio=0.25, seed=0,
             raise SystemExit('deepforest_to_coco: tile file name collision '
                              '(two source images with the same sanitized '
                              'stem)')
-        if len(stems) >= 3:
+        if split == 'image' and len(stems) < 2:
+            raise SystemExit('deepforest_to_coco: --split image needs at least 2 '
+                             f'annotated source images, found {len(stems)}')
+        if split == 'image' or (split == 'auto' and len(stems) >= 3):
             split_mode = 'source_image'
             val_stems = split_sources(
                 {s: src_info[s]['tiles'] for s in stems}, val_ratio, seed)
@@ -689,6 +698,10 @@ def main(argv=None):
                    help='target fraction of val tiles, 0 < r < 1 '
                         '(default 0.25)')
     p.add_argument('--seed', type=int, default=0, help='split seed')
+    p.add_argument('--split', choices=SPLIT_MODES, default='auto',
+                   help='train/val split by source image or by tile; auto (default): '
+                   'by source image when there are >= 3, else by tile. By tile, use '
+                   '--overlap 0 so that no pixel is in both splits')
     p.add_argument('--min-visible', type=float, default=0.5,
                    help='min fraction of a box inside a tile to keep it '
                         '(default 0.5)')
@@ -697,7 +710,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     s = convert(a.src, a.out_dir, tile=a.tile, overlap=a.overlap,
                 val_ratio=a.val_ratio, seed=a.seed,
-                min_visible=a.min_visible)
+                min_visible=a.min_visible, split=a.split)
     print(json.dumps(s, indent=1, sort_keys=True) if a.json
           else format_summary(s))
     return 0
