@@ -29,6 +29,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .dnb_function import affine_normalize, sample_moments
+
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
 
@@ -64,8 +66,20 @@ def spatial_mean(x: Tensor) -> Tensor:
     return x.mean(dim=(2, 3), dtype=torch.float32)
 
 
+def plain_moments(x: Tensor, with_var: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
+    """Per-sample mean and biased variance (N, C) through plain autograd ops."""
+    if not with_var:
+        return spatial_mean(x), None
+    var_n, mean_n = torch.var_mean(as_float(x), dim=(2, 3), correction=0)
+    return mean_n, var_n
+
+
 class BNRoleNorm(nn.Module):
     """Base of the dynamic norm layers: owns the BN child and its statistics.
+
+    A subclass defines :meth:`coefficients`, the small (N, C) graph from
+    per-sample moments to ``scale``/``shift``, and :meth:`moments_needed`;
+    the forward is then ``y = x * scale + shift`` in one pass.
 
     Args:
         num_features: C, channels of the (N, C, H, W) input.
@@ -74,6 +88,11 @@ class BNRoleNorm(nn.Module):
     """
 
     _abbr_ = 'bn'  # build_norm_layer names the layer 'bn1' like BN's
+
+    #: Run the big-tensor passes through :mod:`dn_mm.dnb_function` (hand-written,
+    #: once-differentiable backward). ``False`` (per class or instance): plain
+    #: autograd, e.g. for double backward.
+    fast_path: bool = True
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                  affine: bool = True, track_running_stats: bool = True):
@@ -129,6 +148,45 @@ class BNRoleNorm(nn.Module):
                     f'(batch statistics), got input of size {tuple(x.shape)}: use a batch size > 1, '
                     'or norm_eval=True to normalise with the running statistics')
 
+    def moments_needed(self) -> str:
+        """Per-sample moments :meth:`coefficients` reads: 'mean_var', 'mean' or 'none'."""
+        return 'mean_var' if self.uses_batch_stats else 'mean'
+
+    def coefficients(self, mean_n: Optional[Tensor], var_n: Optional[Tensor], count_per_row: int):
+        """``(scale, shift, *extra)`` from per-sample moments; scale/shift (N, C) or (C,)."""
+        raise NotImplementedError
+
+    def _coefficients_for(self, x: Tensor):
+        """``(scale, shift, *extra)`` of :meth:`coefficients` for input ``x``, >= fp32."""
+        stats = self.moments_needed()
+        with autocast_off(x):
+            mean_n = var_n = None
+            if stats != 'none':
+                moments = sample_moments if self.fast_path else plain_moments
+                mean_n, var_n = moments(x, stats == 'mean_var')
+            return self.coefficients(mean_n, var_n, x.shape[2] * x.shape[3])
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        n, c, h, w = x.shape
+
+        def coefficients(mean_n, var_n):
+            scale, shift = self.coefficients(mean_n, var_n, h * w)[:2]
+            if scale.dim() == 1:  # batch-shared (DN-C)
+                scale, shift = scale.expand(n, c), shift.expand(n, c)
+            return scale, shift
+
+        stats = self.moments_needed()
+        with autocast_off(x):
+            if self.fast_path:
+                y, _ = affine_normalize(x, coefficients, stats)
+            else:
+                mean_n, var_n = (None, None) if stats == 'none' else plain_moments(
+                    x, stats == 'mean_var')
+                scale, shift = coefficients(mean_n, var_n)
+                y = torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
+        return y.to(x.dtype)
+
     def static_affine(self, ref: Tensor) -> Tuple[Tensor, Tensor]:
         """gamma, beta (C,), or 1, 0 with ``affine=False``."""
         if self.norm.affine:
@@ -146,11 +204,12 @@ class BNRoleNorm(nn.Module):
         updates the running statistics exactly as ``nn.BatchNorm2d``.
         """
         rows = mean_rows.shape[0]
-        mean = mean_rows.mean(0)
         # law of total variance: within-row variance + variance of row means
-        var = var_rows.mean(0)
         if rows > 1:
-            var = var + mean_rows.var(0, correction=0)
+            var_of_means, mean = torch.var_mean(mean_rows, 0, correction=0)
+            var = var_rows.mean(0) + var_of_means
+        else:
+            mean, var = mean_rows[0], var_rows[0]
         count = rows * count_per_row
         group = _sync_group(self.norm)
         if group is not None:

@@ -14,14 +14,16 @@ per-sample means (the SC-Module's input) *and* variances, from which the
 batch statistics follow by the law of total variance, so no second pass over
 the input is needed for them. Normalisation, alpha and lambda then fold into
 one scale and shift per sample and channel, applied in a single
-multiply-add pass (``addcmul``), in training and eval alike.
+multiply-add pass, in training and eval alike. In training those passes and
+their backward are the hand-written functions of :mod:`dn_mm.dnb_function`
+(see :class:`~dn_mm.bn_role.BNRoleNorm`), which save only x, as BN does.
 """
 from typing import Optional, Union
 
 import torch
 from torch import Tensor
 
-from .bn_role import BNRoleNorm, as_float, autocast_off, spatial_mean
+from .bn_role import BNRoleNorm
 from .sc_module import SCModule
 
 
@@ -46,32 +48,30 @@ class DNB(BNRoleNorm):
                          track_running_stats=track_running_stats)
         self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg)
 
-    def scale_shift(self, x: Tensor):
+    def coefficients(self, mean_n: Tensor, var_n: Optional[Tensor], count_per_row: int):
         """Per-sample scale and shift (N, C), fp32, with y = x * scale + shift.
 
-        Also returns alpha and lambda (N, C) for analysis tools.
+        Also returns alpha and lambda (N, C) for analysis tools. ``mean_n``,
+        ``var_n``: per-sample moments over H, W (``var_n`` only in training).
         """
-        n, c, h, w = x.shape
         if self.uses_batch_stats:
-            var_n, mean_n = torch.var_mean(as_float(x), dim=(2, 3), correction=0)
-            mean, var = self.batch_statistics(mean_n, var_n, h * w)
+            mean, var = self.batch_statistics(mean_n, var_n, count_per_row)
         else:
-            mean_n = spatial_mean(x)
             mean, var = self.running_statistics()
         d_alpha, d_lambda = self.sc(mean_n)
         gamma, beta = self.static_affine(d_alpha)
         alpha = d_alpha + gamma
         lam = d_lambda + beta
         scale = alpha * torch.rsqrt(var + self.eps)
-        shift = lam - mean * scale
+        shift = torch.addcmul(lam, mean, scale, value=-1)  # lam - mean * scale
         return scale, shift, alpha, lam
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        with autocast_off(x):
-            scale, shift, _, _ = self.scale_shift(x)
-            y = torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
-        return y.to(x.dtype)
+    def scale_shift(self, x: Tensor):
+        """Per-sample ``(scale, shift, alpha, lam)`` (N, C), fp32, for input ``x``.
+
+        y = x * scale + shift; alpha and lambda are for analysis tools.
+        """
+        return self._coefficients_for(x)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', r={self.sc.r}, g={self.sc.g!r}'

@@ -12,7 +12,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from .bn_role import BNRoleNorm, as_float, autocast_off
+from .bn_role import BNRoleNorm
 from .sc_module import SCModule
 
 FUSE_POINTS = ('fc1', 'fc2')
@@ -40,14 +40,18 @@ class DNC(BNRoleNorm):
         self.fuse = fuse
         self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg)
 
-    def scale_shift(self, x: Tensor):
+    def moments_needed(self) -> str:
+        # batch statistics follow from per-sample moments (law of total
+        # variance, one pass); in eval nothing depends on x
+        return 'mean_var' if self.uses_batch_stats else 'none'
+
+    def coefficients(self, mean_n, var_n, count_per_row: int):
         """Batch-shared scale and shift (C,), plus alpha and lambda (C,)."""
-        n, c, h, w = x.shape
         if self.uses_batch_stats:
-            var, mean = torch.var_mean(as_float(x), dim=(0, 2, 3), correction=0)
-            mean, var = self.batch_statistics(mean[None], var[None], n * h * w)
+            mean, var = self.batch_statistics(mean_n, var_n, count_per_row)
         else:
             mean, var = self.running_statistics()
+        c = self.num_features
         std = torch.sqrt(var + self.eps)
         sc = self.sc
         if self.fuse == 'fc1':
@@ -61,12 +65,9 @@ class DNC(BNRoleNorm):
         shift = lam - mean * scale
         return scale, shift, alpha, lam
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        with autocast_off(x):
-            scale, shift, _, _ = self.scale_shift(x)
-            y = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
-        return y.to(x.dtype)
+    def scale_shift(self, x: Tensor):
+        """Batch-shared ``(scale, shift, alpha, lam)`` (C,) for input ``x``."""
+        return self._coefficients_for(x)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}'

@@ -103,8 +103,12 @@ class SCModule(nn.Module):
         if self.groups == 1:
             return F.linear(h, self.fc2)
         lead = h.shape[:-1]
-        hg = h.reshape(-1, self.groups, self.hidden // self.groups)
-        wg = self.fc2.view(self.groups, -1, self.hidden // self.groups)
+        per_group = self.hidden // self.groups
+        if per_group == 1:  # g=1: each hidden unit feeds its own outputs, a broadcast multiply
+            out = h.unsqueeze(-1) * self.fc2.view(self.groups, -1)
+            return out.reshape(*lead, 2 * self.num_features)
+        hg = h.reshape(-1, self.groups, per_group)
+        wg = self.fc2.view(self.groups, -1, per_group)
         out = torch.einsum('ngi,goi->ngo', hg, wg)
         return out.reshape(*lead, 2 * self.num_features)
 

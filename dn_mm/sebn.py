@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bn_role import BNRoleNorm, as_float, autocast_off, spatial_mean
+from .bn_role import BNRoleNorm
 from .sc_module import check_r
 
 
@@ -42,23 +42,18 @@ class SEBN(BNRoleNorm):
     def excitation(self, mean_n: Tensor) -> Tensor:
         return torch.sigmoid(self.fc2(F.relu(self.fc1(mean_n))))
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        n, c, h, w = x.shape
-        with autocast_off(x):
-            if self.uses_batch_stats:
-                var_n, mean_n = torch.var_mean(as_float(x), dim=(2, 3), correction=0)
-                a = self.excitation(mean_n)
-                mean, var = self.batch_statistics(a * mean_n, a * a * var_n, h * w)
-            else:
-                a = self.excitation(spatial_mean(x))
-                mean, var = self.running_statistics()
-            gamma, beta = self.static_affine(a)
-            bn_scale = gamma * torch.rsqrt(var + self.eps)
-            scale = a * bn_scale
-            shift = (beta - mean * bn_scale).expand_as(scale)
-            y = torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
-        return y.to(x.dtype)
+    def coefficients(self, mean_n: Tensor, var_n: Optional[Tensor], count_per_row: int):
+        """``(scale, shift)`` (N, C) of ``y = BN(a * x) = x * scale + shift``."""
+        a = self.excitation(mean_n)
+        if self.uses_batch_stats:
+            mean, var = self.batch_statistics(a * mean_n, a * a * var_n, count_per_row)
+        else:
+            mean, var = self.running_statistics()
+        gamma, beta = self.static_affine(a)
+        bn_scale = gamma * torch.rsqrt(var + self.eps)
+        scale = a * bn_scale
+        shift = (beta - mean * bn_scale).expand_as(scale)
+        return scale, shift
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', r={self.r}'

@@ -297,6 +297,22 @@ def test_split_by_tile_when_few_sources(tmp_path):
     assert s3['splits'] == s['splits'] and s2['split_mode'] == 'tile'
 
 
+def test_split_mode_can_be_forced(tmp_path):
+    root = make_data(tmp_path / 'src', n_sources=4)
+    by_tile = d2c.convert(str(root), str(tmp_path / 't'), tile=32, val_ratio=0.3, split='tile')
+    assert by_tile['split_mode'] == 'tile'
+    # by tile, a source image can have tiles on both sides (the demo's choice with overlap 0)
+    tr = {n.rsplit('_', 2)[0] for n in os.listdir(tmp_path / 't' / 'train')}
+    va = {n.rsplit('_', 2)[0] for n in os.listdir(tmp_path / 't' / 'val')}
+    assert tr & va
+    one = make_data(tmp_path / 'one', n_sources=1)
+    with pytest.raises(SystemExit, match='--split image needs at least 2'):
+        d2c.convert(str(one), str(tmp_path / 'i'), tile=32, split='image')
+    with pytest.raises(SystemExit, match="--split must be one of"):
+        d2c.convert(str(root), str(tmp_path / 'x'), tile=32, split='random')
+    assert not (tmp_path / 'i').exists() and not (tmp_path / 'x').exists()
+
+
 def test_deterministic_wheel_dir_and_rerun(fake, converted, tmp_path):
     root, wheel = fake
     out, _ = converted

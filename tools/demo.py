@@ -27,42 +27,52 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RUNS = [  # (label, classification config, detection config)
-    ('BN', 'mobilenet-v2_bn_1xb32-10e_fmnist.py', 'ssdlite_mobilenetv2-bn_1xb16-12e_deepforest.py', 'bn'),
+    ('BN', 'mobilenet-v2_bn_1xb32-10e_fmnist.py', 'ssdlite_mobilenetv2-bn_1xb8-36e_deepforest.py', 'bn'),
     ('DN-B (16, oup)', 'mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py',
-     'ssdlite_mobilenetv2-dnb-r16-goup_1xb16-12e_deepforest.py', 'dnb'),
+     'ssdlite_mobilenetv2-dnb-r16-goup_1xb8-36e_deepforest.py', 'dnb'),
 ]
 
 
-def train(config: Path, work_dir: Path, step: str) -> None:
-    """Run tools/train.py, showing one progress line per epoch."""
-    if work_dir.exists():
-        shutil.rmtree(work_dir)  # a fresh, seeded run every time
-    cmd = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir', str(work_dir)]
-    start = time.time()
-    log_path = work_dir.parent / (work_dir.name + '.log')
-    work_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
-        for line in proc.stdout:
-            log.write(line)
-            if 'Epoch(val)' in line or 'Epoch(test)' in line and '[' in line:
-                metrics = line.split('mmengine - INFO - ')[-1].strip()
-                print(f'  [{step} {time.time() - start:5.0f}s] {metrics[:110]}', flush=True)
-        if proc.wait() != 0:
-            raise SystemExit(f'{step}: training failed (exit {proc.returncode}); log: {log_path}')
+def train_side_by_side(jobs, threads: int) -> None:
+    """Run tools/train.py for each (label, config, work_dir) at once, one progress line per eval.
+
+    The BN and DN-B runs go side by side, each on its share of the cores: on a
+    small CPU two single-threaded trainings finish well before two 2-thread
+    ones run one after the other, and single-threaded runs are reproducible.
+    """
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    procs = []
+    for label, config, work_dir in jobs:
+        if work_dir.exists():
+            shutil.rmtree(work_dir)  # a fresh, seeded run every time
+        work_dir.parent.mkdir(parents=True, exist_ok=True)
+        log = open(work_dir.parent / (work_dir.name + '.log'), 'w')
+        cmd = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config),
+               '--work-dir', str(work_dir)]
+        procs.append((label, log, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                                   stderr=subprocess.STDOUT)))
+    start, seen = time.time(), {}
+    while any(p.poll() is None for _, _, p in procs):
+        time.sleep(2)
+        for label, log, _ in procs:
+            log.flush()
+            lines = Path(log.name).read_text(errors='replace').splitlines()
+            evals = [ln.split('mmengine - INFO - ')[-1] for ln in lines
+                     if ('Epoch(val)' in ln or 'Epoch(test)' in ln) and '/' in ln and ':' in ln
+                     and 'eta' not in ln]
+            for text in evals[seen.get(label, 0):]:
+                print(f'  [{time.time() - start:4.0f}s {label}] {text[:100]}', flush=True)
+            seen[label] = len(evals)
+    for label, log, proc in procs:
+        log.close()
+        if proc.returncode != 0:
+            raise SystemExit(f'{label}: training failed (exit {proc.returncode}); log: {log.name}')
 
 
 def complexity(config: Path, shape):
-    from mmengine.config import Config
-    try:
-        sys.path.insert(0, str(ROOT / 'tools' / 'analysis_tools'))
-        from complexity import count_config
-    except ImportError:
-        count_config = None
-    if count_config is not None:
-        return count_config(Config.fromfile(str(config)), shape)
-    return {}
+    """Params and Mult-Adds in the paper's convention (tools/analysis_tools/get_flops.py)."""
+    from tools.analysis_tools.complexity import count_config
+    return count_config(str(config), shape)
 
 
 def main(argv=None):
@@ -76,24 +86,24 @@ def main(argv=None):
             raise SystemExit(f'--data-root: {Path(args.data_root) / need} is missing: run `make data`')
     work = Path(args.work_dir)
     demo_cfgs = ROOT / 'configs' / 'demo'
-    rows = []
-    n_steps = 2 * len(RUNS)
+    from tools.model_converters.export_backbone import export_backbone
+    threads = max(1, (os.cpu_count() or 2) // len(RUNS))
     t0 = time.time()
-    for i, (label, cls_cfg, det_cfg, key) in enumerate(RUNS):
-        step = f'{i + 1}/{n_steps} classification {label}'
-        print(f'[demo] {step}: {cls_cfg}', flush=True)
-        cls_dir = work / f'cls_{key}'
-        train(demo_cfgs / cls_cfg, cls_dir, step)
-        report = json.loads((cls_dir / 'paper_report.json').read_text())
-        from tools.model_converters.export_backbone import export_backbone
-        export_backbone(report['best_checkpoint'], str(cls_dir / 'backbone.pth'))
+    print('[demo] 1/2 ImageNet-style pretraining, BN and DN-B side by side: '
+          + ', '.join(cls for _, cls, _, _ in RUNS), flush=True)
+    train_side_by_side([(label, demo_cfgs / cls, work / f'cls_{key}')
+                        for label, cls, _, key in RUNS], threads)
+    rows = []
+    for label, cls_cfg, det_cfg, key in RUNS:
+        report = json.loads((work / f'cls_{key}' / 'paper_report.json').read_text())
+        export_backbone(report['best_checkpoint'], str(work / f'cls_{key}' / 'backbone.pth'))
         rows.append(dict(label=label, cls_cfg=cls_cfg, det_cfg=det_cfg, cls=report, key=key))
-    for i, row in enumerate(rows):
-        step = f'{len(RUNS) + i + 1}/{n_steps} detection {row["label"]}'
-        print(f'[demo] {step}: {row["det_cfg"]}', flush=True)
-        det_dir = work / f'det_{row["key"]}'
-        train(demo_cfgs / row['det_cfg'], det_dir, step)
-        row['det'] = json.loads((det_dir / 'epoch_metrics.json').read_text())
+    print('[demo] 2/2 SSDLite from those backbones, side by side: '
+          + ', '.join(det for _, _, det, _ in RUNS), flush=True)
+    train_side_by_side([(row['label'], demo_cfgs / row['det_cfg'], work / f'det_{row["key"]}')
+                        for row in rows], threads)
+    for row in rows:
+        row['det'] = json.loads((work / f'det_{row["key"]}' / 'epoch_metrics.json').read_text())
     print_table(rows, demo_cfgs, time.time() - t0)
 
 
