@@ -6,24 +6,23 @@ Same arguments as mmdet's and mmpretrain's ``tools/test.py``, plus
 test batch 1, 2 and 32).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dn_mm  # noqa: E402,F401
 from dn_mm.cpu_distributed import prepare_cpu_distributed  # noqa: E402
+from cli_common import add_common_args, load_config, parse_common  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a classifier or a detector')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the directory to save the evaluation metrics')
     parser.add_argument('--out', type=str,
                         help='dump predictions to a pickle file for offline evaluation')
     parser.add_argument('--show-dir', help='directory where painted images are saved '
@@ -31,31 +30,16 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, help='test batch size (default: the config\'s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation '
                         '(the config must define tta_model and tta_pipeline)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parse_common(parser, argv)
 
 
 def build_cfg(args) -> Config:
-    for name in ('config', 'checkpoint'):
-        if not osp.isfile(getattr(args, name)):
-            raise SystemExit(f'{name}: no such file: {getattr(args, name)}')
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint: no such file: {args.checkpoint}')
     if args.batch_size is not None and args.batch_size < 1:
         raise SystemExit(f'--batch-size must be a positive int, got {args.batch_size}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.batch_size is not None:
         cfg.test_dataloader.batch_size = args.batch_size

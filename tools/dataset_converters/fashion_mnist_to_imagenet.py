@@ -32,6 +32,9 @@ import zlib
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prepare_imagenet100 import _progress  # noqa: E402  (one progress bar for both tools)
+
 CLASSES = (
     ('n90000000', 'T-shirt/top'),
     ('n90000001', 'Trouser'),
@@ -57,29 +60,6 @@ JPEG_QUALITY = 95
 
 class ConvertError(ValueError):
     """Invalid input; the message names the offending path/parameter."""
-
-
-def _progress(iterable, total=None, desc=''):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        return tqdm(iterable, total=total, desc=desc, leave=False,
-                    disable=not sys.stderr.isatty())
-    if not sys.stderr.isatty():
-        return iterable
-    return _simple_progress(iterable, total, desc)
-
-
-def _simple_progress(iterable, total, desc):
-    step = max(1, (total or 100) // 100)
-    for n, item in enumerate(iterable, 1):
-        if n % step == 0 or n == total:
-            sys.stderr.write(f'\r{desc}: {n}/{total}')
-            sys.stderr.flush()
-        yield item
-    sys.stderr.write('\n')
 
 
 # --------------------------------------------------------------------------
