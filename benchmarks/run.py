@@ -55,6 +55,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+import dn_mm  # noqa: E402  (registers DNB / DNC / SEBN; builds the models)
+
 # (limit, what) per target; ratios are DN-B (16,1) / BN on the full-size MobileNetV2
 TARGETS = {
     'train': (1.08, 'MobileNetV2 training step'),
@@ -222,38 +224,20 @@ def _infer_layer(layer, x, gy, device, dtype):
 
 # ---- model level ---------------------------------------------------------------------
 
-def _package_config(package: str, rel: str):
-    from mmengine.config import Config
-    from mmengine.utils import get_installed_path
-    root = get_installed_path(package)
-    for sub in ('.mim/configs', 'configs'):
-        path = os.path.join(root, sub, rel)
-        if os.path.exists(path):
-            return Config.fromfile(path)
-    raise FileNotFoundError(f'{package}::{rel}')
-
-
 def build_mobilenet_v2(norm_cfg):
-    import mmpretrain.models  # noqa: F401 - registers the models
-    from mmpretrain.registry import MODELS
-    from mmengine.registry import DefaultScope
-    cfg = _package_config('mmpretrain', '_base_/models/mobilenet_v2_1x.py').model
+    from mmengine.hub import get_config
+    cfg = get_config('mmpretrain::_base_/models/mobilenet_v2_1x.py').model
     cfg.backbone.norm_cfg = dict(norm_cfg)
     cfg.head.num_classes = 100
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(cfg)
+    return dn_mm.build_model(cfg, 'mmpretrain')
 
 
 def build_ssdlite(norm_cfg):
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    from mmengine.registry import DefaultScope
-    register_all_modules(init_default_scope=False)
-    cfg = _package_config('mmdet', 'ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py').model
+    from mmengine.hub import get_config
+    cfg = get_config('mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py').model
     # only the backbone's norm changes; the config's BN eps/momentum stay
     cfg.backbone.norm_cfg = dict(norm_cfg, eps=0.001, momentum=0.03)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return MODELS.build(cfg)
+    return dn_mm.build_model(cfg, 'mmdet')
 
 
 def classifier_batch(batch, size, device):
@@ -502,7 +486,6 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     args.load_start = load_average()
-    import dn_mm  # noqa: F401 - registers DNB / SEBN for the model configs
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmengine').setLevel('WARNING')
 

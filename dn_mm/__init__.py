@@ -9,6 +9,7 @@ from mmengine.registry import MODELS
 
 from . import compat
 from .bn_role import BNRoleNorm
+from .build import build_model
 from .convert import bn_checkpoint_to_dn, convert_bn_to_dn, dn_layers
 from .dnb import DNB
 from .dnc import DNC
@@ -25,4 +26,4 @@ for _names, _cls in ((('DNB', 'DN-B'), DNB), (('DNC', 'DN-C'), DNC), (('SEBN',),
 compat.apply()
 
 __all__ = ['DNB', 'DNC', 'SEBN', 'SCModule', 'BNRoleNorm', 'sc_widths', 'convert_bn_to_dn', 'bn_checkpoint_to_dn', 'bn_checkpoint_to_dn',
-           'dn_layers', 'EpochMetricsHook', '__version__']
+           'dn_layers', 'EpochMetricsHook', 'build_model', '__version__']

@@ -3,7 +3,6 @@
 The ImageNet-100 / COCO configs point at data users have; the model, optimizer
 and schedule they define are exercised here on tiny synthetic batches.
 """
-import importlib
 from pathlib import Path
 
 import pytest
@@ -22,10 +21,7 @@ CONFIGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob('configs/*/*.py')
 
 def build(cfg):
     scope = cfg.get('default_scope', 'mmpretrain')
-    importlib.import_module(f'{scope}.models')
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(cfg.model), scope
+    return dn_mm.build_model(cfg.model, scope), scope
 
 
 def cls_batch(num_classes, size=32, n=2):

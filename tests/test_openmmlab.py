@@ -1,6 +1,5 @@
 """DN layers inside real OpenMMLab models: init, conversion, counts, freezing, sync."""
 import copy
-import importlib
 import os
 import pickle
 import subprocess
@@ -12,7 +11,7 @@ import torch
 from mmengine.hub import get_config
 from mmengine.model import convert_sync_batchnorm as mmengine_convert_sync_bn
 from mmengine.optim import build_optim_wrapper
-from mmengine.runner import load_checkpoint, load_state_dict
+from mmengine.runner import load_checkpoint
 from torch import nn
 
 import dn_mm
@@ -29,11 +28,7 @@ class scoped_models:
         self.scope = scope
 
     def build(self, cfg):
-        from mmengine.registry import DefaultScope
-        registry = importlib.import_module(f'{self.scope}.registry').MODELS
-        importlib.import_module(f'{self.scope}.models')
-        with DefaultScope.overwrite_default_scope(self.scope):
-            return registry.build(cfg)
+        return dn_mm.build_model(cfg, self.scope)
 
 
 def pretrain_models():

@@ -38,3 +38,13 @@ def load_config(args) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def build_runner(cfg):
+    """The Runner of ``cfg`` (after :func:`load_config`), distributed on CPUs too."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from dn_mm.cpu_distributed import prepare_cpu_distributed
+    prepare_cpu_distributed(cfg, cfg.launcher)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

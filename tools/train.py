@@ -13,14 +13,11 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dn_mm  # noqa: E402,F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.cpu_distributed import prepare_cpu_distributed  # noqa: E402
 from dn_mm.report import paper_report  # noqa: E402
-from cli_common import add_common_args, load_config, parse_common  # noqa: E402
+from cli_common import add_common_args, build_runner, load_config, parse_common  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -60,8 +57,7 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    prepare_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     runner.train()
     if cfg.get('test_best_after_train', False) and not args.no_test:
         best = runner.message_hub.get_info('best_ckpt')

@@ -60,35 +60,18 @@ def scope_of(cfg) -> str:
     return cfg.get('default_scope', None) or 'mmpretrain'
 
 
-def scope_registry(scope: str):
-    """The MODELS registry of ``scope`` (importing its models registers them)."""
-    if scope == 'mmdet':
-        import mmdet.models  # noqa: F401
-        from mmdet.registry import MODELS
-    elif scope == 'mmpretrain':
-        import mmpretrain.models  # noqa: F401
-        from mmpretrain.registry import MODELS
-    else:
-        from mmengine.registry import MODELS
-    return MODELS
-
-
 def build_model(cfg) -> nn.Module:
     """Build ``cfg.model`` in the config's default scope (scope-safe).
 
     The top-level ``data_preprocessor`` goes into the model as the Runner does.
     """
-    from mmengine.registry import DefaultScope
     if cfg.get('custom_imports', None):
         from mmengine.utils import import_modules_from_strings
         import_modules_from_strings(**cfg.custom_imports)
-    scope = scope_of(cfg)
-    registry = scope_registry(scope)
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor', None) is not None and 'data_preprocessor' not in model_cfg:
         model_cfg['data_preprocessor'] = cfg.data_preprocessor.copy()
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(model_cfg)
+    return dn_mm.build_model(model_cfg, scope_of(cfg))
 
 
 def default_shape(cfg) -> tuple:

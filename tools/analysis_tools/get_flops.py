@@ -16,7 +16,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from complexity import count, count_config, format_report  # noqa: E402,F401
+from complexity import count_config, format_report  # noqa: E402
 
 
 def parse_args(argv=None):
