@@ -8,7 +8,7 @@ PINS := $(shell cat requirements/runtime.txt requirements/tests.txt tools/instal
 STAMP := .venv/.stamp-$(PINS)
 DATA := data
 
-.PHONY: setup test demo data clean-data bench
+.PHONY: setup test demo data clean-data bench study
 
 setup: $(STAMP)
 
@@ -27,6 +27,12 @@ demo: $(STAMP) data
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# The norm study (README "Does DN-B hold up?"): about 45 minutes on 2 cores
+study: $(STAMP)
+	bash tools/dataset_converters/fetch_fashion_mnist.sh $(DATA)/fashion_mnist_raw
+	$(PY) tools/analysis_tools/norm_study.py --data $(DATA)/fashion_mnist_raw --preset cpu \
+		--out work_dirs/norm_study
 
 clean-data:
 	rm -rf $(DATA)

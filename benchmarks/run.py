@@ -48,14 +48,11 @@ import tempfile
 import time
 from contextlib import nullcontext
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-
-import dn_mm  # noqa: E402  (registers DNB / DNC / SEBN; builds the models)
+import dn_mm  # registers DNB / DNC / SEBN; builds the models
 
 # (limit, what) per target; ratios are DN-B (16,1) / BN on the full-size MobileNetV2
 TARGETS = {

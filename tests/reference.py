@@ -8,8 +8,13 @@ import torch
 import torch.nn.functional as F
 
 
+def act_reference(sc, h):
+    """The SC-Module's activation, by name (ReLU, or Sigmoid as in WeightNet)."""
+    return {'ReLU': torch.relu, 'Sigmoid': torch.sigmoid}[type(sc.act).__name__](h)
+
+
 def sc_reference(sc, v):
-    h = torch.relu(F.linear(v, sc.fc1))
+    h = act_reference(sc, F.linear(v, sc.fc1))
     out = F.conv1d(h[:, :, None], sc.fc2[:, :, None], groups=sc.groups)[:, :, 0]
     c = sc.num_features
     return out[:, :c], out[:, c:]
@@ -29,12 +34,19 @@ def static_affine(layer, like):
     return torch.ones_like(like), torch.zeros_like(like)
 
 
+def alpha_lambda(layer, d_alpha, d_lambda, like):
+    """Eq. 7 (form='paper'): alpha, lambda are the SC-Module's outputs; residual: on gamma/beta."""
+    if layer.form == 'paper':
+        return d_alpha, d_lambda
+    gamma, beta = static_affine(layer, like)
+    return gamma + d_alpha, beta + d_lambda
+
+
 def dnb_reference(layer, x, running_mean, running_var):
     """DN-B: BN-normalise, then per-sample alpha/lambda from the SC-Module on GAP(x)."""
     xn = bn_normalize(layer, x, running_mean, running_var)
     d_alpha, d_lambda = sc_reference(layer.sc, x.mean((2, 3)))
-    gamma, beta = static_affine(layer, d_alpha[0])
-    alpha, lam = gamma + d_alpha, beta + d_lambda
+    alpha, lam = alpha_lambda(layer, d_alpha, d_lambda, d_alpha[0])
     return xn * alpha[:, :, None, None] + lam[:, :, None, None]
 
 
@@ -49,14 +61,14 @@ def dnc_reference(layer, x, running_mean, running_var):
     xn = bn_normalize(layer, x, running_mean, running_var)
     sc = layer.sc
     if layer.fuse == 'fc1':
-        h = torch.relu(F.linear(mean, sc.fc1) + F.linear(std, sc.fc1))
+        h = act_reference(sc, F.linear(mean, sc.fc1) + F.linear(std, sc.fc1))
         out = F.conv1d(h[None, :, None], sc.fc2[:, :, None], groups=sc.groups)[0, :, 0]
     else:
-        out = sum(F.conv1d(torch.relu(F.linear(v, sc.fc1))[None, :, None], sc.fc2[:, :, None],
+        out = sum(F.conv1d(act_reference(sc, F.linear(v, sc.fc1))[None, :, None], sc.fc2[:, :, None],
                            groups=sc.groups)[0, :, 0] for v in (mean, std))
     c = x.shape[1]
-    gamma, beta = static_affine(layer, mean)
-    return xn * (gamma + out[:c])[None, :, None, None] + (beta + out[c:])[None, :, None, None]
+    alpha, lam = alpha_lambda(layer, out[:c], out[c:], mean)
+    return xn * alpha[None, :, None, None] + lam[None, :, None, None]
 
 
 def sebn_reference(layer, x, running_mean, running_var):

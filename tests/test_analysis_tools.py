@@ -14,16 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from dn_mm import DNB, DNC, SEBN
+from dn_mm.analysis import complexity, get_flops, paper_tables, plot_curves, visualize_affine
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
-sys.path.insert(0, TOOLS)
-
-import complexity  # noqa: E402
-import get_flops  # noqa: E402
-import paper_tables  # noqa: E402
-import plot_curves  # noqa: E402
-import visualize_affine  # noqa: E402
-from dn_mm import DNB, DNC, SEBN  # noqa: E402
 
 MV2 = osp.join(ROOT, 'configs', 'mobilenet_v2', 'mobilenet-v2_{}_1xb64-240e_in100.py')
 # paper Tables 1/2: (#params in millions, Mult-Adds in millions)
@@ -93,7 +88,8 @@ def test_get_flops_mobilenet_v2_matches_paper(name):
         assert result['sc'] == result['se'] == 0
         assert result['mult_adds'] == 299_622_272
     elif name.startswith('dnb'):
-        assert result['params'] > result['params_paper'] and result['se'] == 0 and result['sc'] > 0
+        # the paper's layer (form='paper'): the model as built has the paper's count
+        assert result['params'] == result['params_paper'] and result['se'] == 0 and result['sc'] > 0
     else:
         assert result['params'] == result['params_paper'] and result['sc'] == 0
         assert result['se'] > 0
@@ -103,8 +99,10 @@ def test_get_flops_cli():
     proc = run_cli('get_flops.py', MV2.format('dnb-r16-g1'))
     out = proc.stdout
     assert 'Mult-Adds:  300.34M' in out, out
-    assert '3.03M' in out and 'paper convention' in out, out  # no static gamma/beta
-    assert '3.07M' in out, out  # as built (affine=True)
+    assert 'Params:     3.03M (3,032,612)  model as built' in out, out  # form='paper'
+    residual = run_cli('get_flops.py', MV2.format('dnb-r16-g1'), '--cfg-options',
+                       'model.backbone.norm_cfg.form=residual').stdout
+    assert 'Params:     3.07M' in residual and '3.03M (3,032,612)  without' in residual, residual
     with pytest.raises(SystemExit, match='no such file'):
         get_flops.main([osp.join(ROOT, 'configs', 'nope.py')])
 
@@ -264,6 +262,7 @@ def tiny_dn(tmp_path_factory):
             lines.append(f'{wnid}/{i}.JPEG {label}\n')
     (root / 'test.txt').write_text(''.join(lines))
     cfg = Config.fromfile(MV2.format('dnb-r16-g1'))
+    cfg.model.backbone.norm_cfg.form = 'residual'  # alpha = gamma (1) + a random-FC2 part
     pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)),
                 dict(type='PackInputs')]
     cfg.test_dataloader.dataset.update(data_root=str(root), ann_file='test.txt',

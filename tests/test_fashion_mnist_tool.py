@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import FILES, idx_bytes, make_split, write_idx
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL_DIR = os.path.join(REPO, 'tools', 'dataset_converters')
 TOOL = os.path.join(TOOL_DIR, 'fashion_mnist_to_imagenet.py')
 FETCH = os.path.join(TOOL_DIR, 'fetch_fashion_mnist.sh')
 CLASSES_TXT = os.path.join(TOOL_DIR, 'fashion_mnist_classes.txt')
-FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
-         't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
 
 
 def _load(name, path):
@@ -32,46 +32,6 @@ def _load(name, path):
 fm = _load('fashion_mnist_to_imagenet_under_test', TOOL)
 pi = _load('prepare_imagenet100_for_fmnist_test',
            os.path.join(TOOL_DIR, 'prepare_imagenet100.py'))
-
-
-def idx_bytes(arr):
-    arr = np.asarray(arr, dtype=np.uint8)
-    return (struct.pack('>BBBB', 0, 0, 0x08, arr.ndim)
-            + struct.pack(f'>{arr.ndim}I', *arr.shape) + arr.tobytes())
-
-
-def write_idx(path, arr, gz=True):
-    data = idx_bytes(arr)
-    if gz:
-        with gzip.GzipFile(path + '.gz', 'wb', mtime=0) as f:
-            f.write(data)
-    else:
-        with open(path, 'wb') as f:
-            f.write(data)
-
-
-def make_split(n_per_class, seed, size=28):
-    """Interleaved labels; image i is a constant gray 20*label + i % 7."""
-    labels = np.array([k for _ in range(n_per_class) for k in range(10)],
-                      dtype=np.uint8)
-    np.random.default_rng(seed).shuffle(labels)
-    values = 20 * labels.astype(int) + np.arange(len(labels)) % 7
-    images = np.broadcast_to(values[:, None, None],
-                             (len(labels), size, size)).astype(np.uint8)
-    return images, labels
-
-
-@pytest.fixture
-def fmnist_dir(tmp_path):
-    d = tmp_path / 'raw'
-    d.mkdir()
-    tr_img, tr_lbl = make_split(4, 0)
-    te_img, te_lbl = make_split(3, 1)
-    write_idx(str(d / FILES[0]), tr_img)
-    write_idx(str(d / FILES[1]), tr_lbl)
-    write_idx(str(d / FILES[2]), te_img)
-    write_idx(str(d / FILES[3]), te_lbl)
-    return str(d), (tr_img, tr_lbl, te_img, te_lbl)
 
 
 def tree_bytes(root):

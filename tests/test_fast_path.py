@@ -1,4 +1,4 @@
-"""The hand-written fast path (dn_mm.dnb_function) against the straightforward references."""
+"""The hand-written fast path (dn_mm.models.layers.per_sample_affine) against the straightforward references."""
 import copy
 from unittest import mock
 
@@ -8,8 +8,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from dn_mm import DNB, DNC, SEBN, dnb_function
-from dn_mm.dnb_function import affine_normalize, sample_affine, sample_moments
+from dn_mm import DNB, DNC, SEBN
+from dn_mm.models.layers import per_sample_affine
+from dn_mm.models.layers.per_sample_affine import affine_normalize, sample_affine, sample_moments
 from reference import dnb_reference, dnc_reference, sebn_reference
 
 REFERENCES = {DNB: dnb_reference, DNC: dnc_reference, SEBN: sebn_reference}
@@ -17,7 +18,7 @@ REFERENCES = {DNB: dnb_reference, DNC: dnc_reference, SEBN: sebn_reference}
 
 def kernels(bn: bool):
     """Force BN's CPU kernels (True) or the plain ops (False) whatever the size."""
-    return mock.patch.object(dnb_function, 'MIN_BN_KERNEL_NUMEL', 0 if bn else 1 << 62)
+    return mock.patch.object(per_sample_affine, 'MIN_BN_KERNEL_NUMEL', 0 if bn else 1 << 62)
 
 
 def make_layer(cls, c, r, g, affine, fuse, seed):

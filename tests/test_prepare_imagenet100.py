@@ -502,5 +502,6 @@ def test_main_exit_code_2(tmp_path, capsys):
 
 
 def test_simple_progress_yields_everything(capsys):
-    assert list(pi._simple_progress(range(7), 7, 'scan')) == list(range(7))
+    from dn_mm.utils.progress import _counter
+    assert list(_counter(range(7), 7, 'scan')) == list(range(7))
     assert 'scan: 7/7' in capsys.readouterr().err

@@ -105,8 +105,7 @@ def test_train_and_test_refuse_bad_arguments(tmp_path):
 
 
 def test_export_backbone_keeps_only_backbone(tmp_path):
-    sys.path.insert(0, str(ROOT))
-    from tools.model_converters.export_backbone import export_backbone
+    from dn_mm.models.backbone_export import export_backbone
     src = tmp_path / 'cls.pth'
     torch.save({'state_dict': {'backbone.a': torch.ones(1), 'head.fc.weight': torch.ones(2)},
                 'meta': {'epoch': 3}, 'optimizer': {}}, src)

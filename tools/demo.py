@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 RUNS = [  # (label, classification config, detection config)
     ('BN', 'mobilenet-v2_bn_1xb32-10e_fmnist.py', 'ssdlite_mobilenetv2-bn_1xb8-36e_deepforest.py', 'bn'),
@@ -71,7 +70,7 @@ def train_side_by_side(jobs, threads: int) -> None:
 
 def complexity(config: Path, shape):
     """Params and Mult-Adds in the paper's convention (tools/analysis_tools/get_flops.py)."""
-    from tools.analysis_tools.complexity import count_config
+    from dn_mm.analysis.complexity import count_config
     return count_config(str(config), shape)
 
 
@@ -86,7 +85,7 @@ def main(argv=None):
             raise SystemExit(f'--data-root: {Path(args.data_root) / need} is missing: run `make data`')
     work = Path(args.work_dir)
     demo_cfgs = ROOT / 'configs' / 'demo'
-    from tools.model_converters.export_backbone import export_backbone
+    from dn_mm.models.backbone_export import export_backbone
     threads = max(1, (os.cpu_count() or 2) // len(RUNS))
     t0 = time.time()
     print('[demo] 1/2 ImageNet-style pretraining, BN and DN-B side by side: '

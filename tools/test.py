@@ -7,13 +7,11 @@ test batch 1, 2 and 32).
 """
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.config import Config, ConfigDict
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import dn_mm  # noqa: E402,F401
-from cli_common import add_common_args, build_runner, load_config, parse_common  # noqa: E402
+import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
+from dn_mm.engine.runner_cli import add_common_args, build_runner, load_config, parse_common
 
 
 def parse_args(argv=None):

@@ -10,14 +10,12 @@ the best epoch, test accuracy of that checkpoint (also saved to
 """
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.config import Config
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import dn_mm  # noqa: E402,F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.report import paper_report  # noqa: E402
-from cli_common import add_common_args, build_runner, load_config, parse_common  # noqa: E402
+import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
+from dn_mm.engine.paper_report import paper_report
+from dn_mm.engine.runner_cli import add_common_args, build_runner, load_config, parse_common
 
 
 def parse_args(argv=None):

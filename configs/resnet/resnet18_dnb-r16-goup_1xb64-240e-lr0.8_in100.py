@@ -1,5 +1,5 @@
 # ResNet-18 + DN-B (16, oup), lr 0.8: paper Table 3 (11.54M, 1730.45M).
 _base_ = './resnet18_bn_1xb64-240e_in100.py'
 
-model = dict(backbone=dict(norm_cfg=dict(type='DNB', r=16, g='oup')))
+model = dict(backbone=dict(norm_cfg=dict(type='DNB', r=16, g='oup', form='paper')))
 optim_wrapper = dict(optimizer=dict(lr=0.8))  # paper, Table 3

@@ -4,5 +4,5 @@ _base_ = './ssdlite_mobilenetv2-bn_2xb64-30e_coco.py'
 
 model = dict(
     backbone=dict(
-        norm_cfg=dict(type='DNB', r=16, g=1),
+        norm_cfg=dict(type='DNB', r=16, g=1, form='paper'),
         init_cfg=dict(checkpoint='checkpoints/mobilenet-v2_dnb-r16-g1_in100_backbone.pth')))

@@ -8,5 +8,5 @@ _base_ = './ssdlite_mobilenetv2-bn_2xb64-30e_coco.py'
 
 model = dict(
     backbone=dict(
-        norm_cfg=dict(type='DNB', r=16, g='oup'),
+        norm_cfg=dict(type='DNB', r=16, g='oup', form='paper'),
         init_cfg=dict(checkpoint='checkpoints/mobilenet-v2_dnb-r16-goup_in100_backbone.pth')))

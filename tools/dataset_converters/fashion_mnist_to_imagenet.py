@@ -32,8 +32,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prepare_imagenet100 import _progress  # noqa: E402  (one progress bar for both tools)
+from dn_mm.utils import progress
 
 CLASSES = (
     ('n90000000', 'T-shirt/top'),
@@ -252,7 +251,7 @@ def convert(fmnist_dir, out_root, per_class_train=60, per_class_val=20,
     try:
         for folder in expected:
             os.makedirs(folder, exist_ok=True)
-        for split, k, i in _progress(jobs, total=len(jobs), desc='write JPEG'):
+        for split, k, i in progress(jobs, total=len(jobs), desc='write JPEG'):
             folder = os.path.join(out_root, SPLITS[split][2], CLASSES[k][0])
             path = os.path.join(folder, f'{SPLITS[split][3]}_{i:05d}.JPEG')
             if write_if_changed(path, encode_jpeg(loaded[split][i], size)):

@@ -14,12 +14,13 @@ path; the entry points are :func:`prepare` and :func:`main`.
 import argparse
 import csv
 import io
-import math
 import os
-import random
 import re
 import sys
 import tempfile
+
+from dn_mm.datasets.split import split_class
+from dn_mm.utils import progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CLASSES_FILE = os.path.join(HERE, 'imagenet100_classes.txt')
@@ -70,31 +71,6 @@ class PrepareError(ValueError):
 # --------------------------------------------------------------------------
 # progress
 # --------------------------------------------------------------------------
-def _progress(iterable, total=None, desc=''):
-    """tqdm if importable, else a minimal stderr counter (only on a TTY)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        return tqdm(iterable, total=total, desc=desc, leave=False,
-                    disable=not sys.stderr.isatty())
-    if not sys.stderr.isatty():
-        return iterable
-    return _simple_progress(iterable, total, desc)
-
-
-def _simple_progress(iterable, total, desc):
-    n = 0
-    for n, item in enumerate(iterable, 1):
-        if total is None or n == total or n % max(1, (total or 1) // 100) == 0:
-            sys.stderr.write(f'\r{desc}: {n}/{total if total else "?"}')
-            sys.stderr.flush()
-        yield item
-    sys.stderr.write('\r' + ' ' * (len(desc) + 30) + '\r')
-    sys.stderr.flush()
-
-
 # --------------------------------------------------------------------------
 # reading inputs
 # --------------------------------------------------------------------------
@@ -156,7 +132,7 @@ def scan_class_folders(base, wnids, split_name):
             f'{base!r}: {shown}; every class in the classes file must exist '
             f'as {split_name}/<wnid>/')
     result = {}
-    for w in _progress(wnids, total=len(wnids), desc=f'scan {split_name}'):
+    for w in progress(wnids, total=len(wnids), desc=f'scan {split_name}'):
         folder = os.path.join(base, w)
         names = _list_images(folder)
         if not names:
@@ -294,22 +270,6 @@ def scan_flat_val(val_dir, gt_path, wnids):
 # --------------------------------------------------------------------------
 # split
 # --------------------------------------------------------------------------
-def split_class(names, wnid, seed, val_ratio):
-    """Seeded split of one class's image names into (train, val), sorted.
-
-    Depends only on (seed, wnid, names).  ``round(n * val_ratio)`` images go
-    to val, at least 1 and at most n-1 when n >= 2 (0 when n == 1).
-    """
-    names = sorted(names)
-    n = len(names)
-    if n < 2:
-        return names, []
-    n_val = min(n - 1, max(1, int(math.floor(n * val_ratio + 0.5))))
-    shuffled = list(names)
-    random.Random(f'{seed}-{wnid}').shuffle(shuffled)
-    return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
-
-
 def _check_val_ratio(val_ratio):
     try:
         r = float(val_ratio)

@@ -13,15 +13,12 @@ the SC-Module keys reported missing.
 """
 import argparse
 import os
-import sys
-import tempfile
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import dn_mm  # noqa: E402  (also allowlists mmengine checkpoint contents for safe loading)
-from dn_mm.convert import bn_checkpoint_to_dn  # noqa: E402
+import dn_mm  # noqa: F401  (also allowlists mmengine checkpoint contents for safe loading)
+from dn_mm.models import bn_checkpoint_to_dn
+from dn_mm.utils import save_checkpoint_atomic
 
 
 def parse_g(value):
@@ -51,16 +48,7 @@ def main(argv=None):
     out = dict(ckpt, state_dict=converted) if 'state_dict' in ckpt else converted
     if isinstance(out, dict) and 'meta' in out and isinstance(out['meta'], dict):
         out['meta'] = dict(out['meta'], dn_mm_converted=dict(r=args.r, g=args.g, source=args.src))
-    dst_dir = os.path.dirname(os.path.abspath(args.dst))
-    os.makedirs(dst_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst_dir, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(out, tmp)
-        os.replace(tmp, args.dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_checkpoint_atomic(out, args.dst)
     print(f'converted {n_layers} BN layers to DN-B (r={args.r}, g={args.g}): {args.dst}')
 
 

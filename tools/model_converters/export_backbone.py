@@ -10,38 +10,9 @@ classification head, optimizer state and message hub. Written atomically.
 """
 import argparse
 import os
-import sys
-import tempfile
-from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import dn_mm  # noqa: E402,F401  (safe loading of mmengine checkpoints)
-
-
-def export_backbone(src: str, dst: str, prefix: str = 'backbone.') -> int:
-    ckpt = torch.load(src, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{src} holds no state dict')
-    backbone = {k: v for k, v in state.items() if k.startswith(prefix)}
-    if not backbone:
-        raise ValueError(f'{src} has no weights under the prefix {prefix!r}; '
-                         f'its keys start with: {sorted({k.split(".")[0] for k in state})}')
-    meta = dict(ckpt.get('meta', {}) or {}) if 'state_dict' in ckpt else {}
-    meta = {k: meta[k] for k in ('epoch', 'iter', 'mmengine_version', 'dataset_meta') if k in meta}
-    meta['exported_from'] = os.path.abspath(src)
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)), suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save({'state_dict': backbone, 'meta': meta}, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return len(backbone)
+import dn_mm  # noqa: F401  (safe loading of mmengine checkpoints)
+from dn_mm.models.backbone_export import export_backbone
 
 
 def main(argv=None):

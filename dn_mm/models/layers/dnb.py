@@ -4,10 +4,16 @@
 
 E/Var are BN's statistics (batch statistics in training, running statistics
 in eval); alpha and lambda are generated per sample by the SC-Module from the
-global average pool of the layer's input. With ``affine=True`` (default) BN's
-own gamma/beta stay and the SC-Module adds to them: alpha = gamma + d_alpha,
-lambda = beta + d_lambda. ``affine=False`` is the paper's exact model:
-alpha = 1 + d_alpha, lambda = d_lambda.
+global average pool of the layer's input. Two forms (see ``FORMS`` in
+:mod:`~dn_mm.models.layers.dynamic_norm`):
+
+* ``form='paper'``: Eq. 7 exactly, alpha and lambda are the SC-Module's
+  outputs, no static gamma/beta, FCs started as the paper's code base starts
+  its 1x1 convolutions. The paper's parameter counts.
+* ``form='residual'``: dn_mm's variant. BN's gamma/beta stay and the
+  SC-Module adds to them (alpha = gamma + d_alpha, lambda = beta + d_lambda;
+  ``affine=False``: 1 + d_alpha, d_lambda) with FC2 started at zero, so a
+  fresh layer computes exactly BN and BN checkpoints are an exact start.
 
 Why it is computed the way it is: one reduction over H, W per sample gives the
 per-sample means (the SC-Module's input) *and* variances, from which the
@@ -15,38 +21,47 @@ batch statistics follow by the law of total variance, so no second pass over
 the input is needed for them. Normalisation, alpha and lambda then fold into
 one scale and shift per sample and channel, applied in a single
 multiply-add pass, in training and eval alike. In training those passes and
-their backward are the hand-written functions of :mod:`dn_mm.dnb_function`
-(see :class:`~dn_mm.bn_role.BNRoleNorm`), which save only x, as BN does.
+their backward are the hand-written functions of :mod:`dn_mm.models.layers.per_sample_affine`
+(see :class:`~dn_mm.models.layers.dynamic_norm.DynamicNormBase`), which save only x, as BN does.
 """
 from typing import Optional, Union
 
 import torch
+from mmengine.registry import MODELS
 from torch import Tensor
 
-from .bn_role import BNRoleNorm
+from .dynamic_norm import DEFAULT_FORM, SC_INIT_OF_FORM, DynamicNormBase, resolve_form
 from .sc_module import SCModule
 
 
-class DNB(BNRoleNorm):
+# force=True: importlib.reload(dn_mm) re-registers the same class
+@MODELS.register_module(name=['DNB', 'DN-B'], force=True)
+class DNB(DynamicNormBase):
     """DN-B layer, a drop-in replacement for ``nn.BatchNorm2d``.
 
     Args:
         num_features: C.
         r: SC-Module reduction ratio (hidden = floor(C / r)).
         g: FC2 input channels per group, or ``'oup'`` (one group, plain FC).
-        affine: keep BN's static gamma/beta under the generated parts.
-        act_cfg: SC-Module activation, ReLU by default.
+        form: ``'paper'`` (Eq. 7) or ``'residual'`` (on BN's gamma/beta).
+        affine: static gamma/beta under the generated parts; None: as the form
+            says (residual: True, paper: False; paper with True is an error).
+        act_cfg: SC-Module activation, ReLU by default (``dict(type='Sigmoid')``
+            as in WeightNet).
         eps, momentum, track_running_stats: as ``nn.BatchNorm2d``.
 
     Use in any OpenMMLab config: ``norm_cfg=dict(type='DNB', r=16, g='oup')``.
     """
 
     def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
-                 affine: bool = True, act_cfg: Optional[dict] = None, eps: float = 1e-5,
+                 form: str = DEFAULT_FORM, affine: Optional[bool] = None,
+                 act_cfg: Optional[dict] = None, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, track_running_stats: bool = True):
-        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine,
+        super().__init__(num_features, eps=eps, momentum=momentum,
+                         affine=resolve_form(form, affine),
                          track_running_stats=track_running_stats)
-        self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg)
+        self.form = form
+        self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg, init=SC_INIT_OF_FORM[form])
 
     def coefficients(self, mean_n: Tensor, var_n: Optional[Tensor], count_per_row: int):
         """Per-sample scale and shift (N, C), fp32, with y = x * scale + shift.
@@ -58,10 +73,7 @@ class DNB(BNRoleNorm):
             mean, var = self.batch_statistics(mean_n, var_n, count_per_row)
         else:
             mean, var = self.running_statistics()
-        d_alpha, d_lambda = self.sc(mean_n)
-        gamma, beta = self.static_affine(d_alpha)
-        alpha = d_alpha + gamma
-        lam = d_lambda + beta
+        alpha, lam = self.affine_from_sc(self.sc(mean_n))
         scale = alpha * torch.rsqrt(var + self.eps)
         shift = torch.addcmul(lam, mean, scale, value=-1)  # lam - mean * scale
         return scale, shift, alpha, lam
@@ -74,4 +86,4 @@ class DNB(BNRoleNorm):
         return self._coefficients_for(x)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f', r={self.sc.r}, g={self.sc.g!r}'
+        return super().extra_repr() + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}'

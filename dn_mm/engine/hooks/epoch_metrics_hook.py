@@ -9,28 +9,15 @@ whole epoch itself and stores them beside that epoch's val metrics in
 """
 import json
 import os
-import tempfile
 from collections import defaultdict
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from ...utils import write_json_atomic
+
 FILENAME = 'epoch_metrics.json'
-
-
-def write_json_atomic(path, data) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def read_epoch_metrics(work_dir: str) -> dict:

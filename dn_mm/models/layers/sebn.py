@@ -14,13 +14,16 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .bn_role import BNRoleNorm
+from .dynamic_norm import DynamicNormBase
 from .sc_module import check_r
 
 
-class SEBN(BNRoleNorm):
+# force=True: importlib.reload(dn_mm) re-registers the same class
+@MODELS.register_module(name='SEBN', force=True)
+class SEBN(DynamicNormBase):
     """SE block followed by BN.
 
     Args:

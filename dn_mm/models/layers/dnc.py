@@ -10,15 +10,18 @@ reproduce that result. DN-C with ``g=1`` has the parameter count of DN-B (r, 1).
 from typing import Optional, Union
 
 import torch
+from mmengine.registry import MODELS
 from torch import Tensor
 
-from .bn_role import BNRoleNorm
+from .dynamic_norm import DEFAULT_FORM, SC_INIT_OF_FORM, DynamicNormBase, resolve_form
 from .sc_module import SCModule
 
 FUSE_POINTS = ('fc1', 'fc2')
 
 
-class DNC(BNRoleNorm):
+# force=True: importlib.reload(dn_mm) re-registers the same class
+@MODELS.register_module(name=['DNC', 'DN-C'], force=True)
+class DNC(DynamicNormBase):
     """DN-C layer.
 
     Args:
@@ -26,19 +29,21 @@ class DNC(BNRoleNorm):
         r, g, act_cfg: SC-Module settings, as in :class:`~dn_mm.DNB`.
         fuse: ``'fc1'`` (DN-C1) or ``'fc2'`` (DN-C2): where the E[X] and
             Std[X] branches are summed.
-        affine, eps, momentum, track_running_stats: as :class:`~dn_mm.DNB`.
+        form, affine, eps, momentum, track_running_stats: as :class:`~dn_mm.DNB`.
     """
 
     def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
-                 fuse: str = 'fc1', affine: bool = True, act_cfg: Optional[dict] = None,
-                 eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 track_running_stats: bool = True):
+                 fuse: str = 'fc1', form: str = DEFAULT_FORM, affine: Optional[bool] = None,
+                 act_cfg: Optional[dict] = None, eps: float = 1e-5,
+                 momentum: Optional[float] = 0.1, track_running_stats: bool = True):
         if fuse not in FUSE_POINTS:
             raise ValueError(f'fuse must be one of {FUSE_POINTS} (DN-C1 / DN-C2), got {fuse!r}')
-        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine,
+        super().__init__(num_features, eps=eps, momentum=momentum,
+                         affine=resolve_form(form, affine),
                          track_running_stats=track_running_stats)
         self.fuse = fuse
-        self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg)
+        self.form = form
+        self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg, init=SC_INIT_OF_FORM[form])
 
     def moments_needed(self) -> str:
         # batch statistics follow from per-sample moments (law of total
@@ -58,9 +63,7 @@ class DNC(BNRoleNorm):
             out = sc.excite(sc.squeeze(mean) + sc.squeeze(std))
         else:
             out = sc.excite(sc.squeeze(mean)) + sc.excite(sc.squeeze(std))
-        gamma, beta = self.static_affine(mean)
-        alpha = out[:c] + gamma
-        lam = out[c:] + beta
+        alpha, lam = self.affine_from_sc((out[:c], out[c:]))
         scale = alpha / std
         shift = lam - mean * scale
         return scale, shift, alpha, lam
@@ -70,4 +73,4 @@ class DNC(BNRoleNorm):
         return self._coefficients_for(x)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f', r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}'
+        return super().extra_repr() + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}'

@@ -11,20 +11,23 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .bn_role import BN_KEYS, BNRoleNorm
-from .sc_module import SCModule
+from .layers.dynamic_norm import BN_KEYS, DynamicNormBase
+from .layers.sc_module import SCModule
 
 
-def dn_layers(model: nn.Module) -> Iterator[Tuple[str, BNRoleNorm]]:
+def dn_layers(model: nn.Module) -> Iterator[Tuple[str, DynamicNormBase]]:
     """``(name, layer)`` of every DN / SE-BN layer of ``model``."""
     for name, module in model.named_modules():
-        if isinstance(module, BNRoleNorm):
+        if isinstance(module, DynamicNormBase):
             yield name, module
 
 
 def _check_identity_cfg(norm_cfg: dict) -> dict:
     if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
         raise ValueError(f"norm_cfg must be a dict with a 'type' key, e.g. dict(type='DNB'), got {norm_cfg!r}")
+    if norm_cfg.get('form', 'residual') != 'residual':
+        raise ValueError(f"norm_cfg form={norm_cfg['form']!r} cannot reproduce a BN layer "
+                         "(its alpha/lambda start random): convert with form='residual'")
     if norm_cfg.get('affine', True) is False:
         raise ValueError('norm_cfg affine=False cannot reproduce a BN layer\'s gamma/beta; '
                          'convert with affine=True (the default)')
@@ -42,7 +45,7 @@ def convert_bn_to_dn(model: nn.Module, norm_cfg: dict) -> nn.Module:
     from mmengine.registry import MODELS
     norm_cfg = _check_identity_cfg(norm_cfg)
     layer_cls = MODELS.get(norm_cfg['type'])
-    if not (isinstance(layer_cls, type) and issubclass(layer_cls, BNRoleNorm)):
+    if not (isinstance(layer_cls, type) and issubclass(layer_cls, DynamicNormBase)):
         raise ValueError(f"norm_cfg type {norm_cfg['type']!r} is not a dn_mm layer "
                          "(valid: 'DNB', 'DN-B', 'DNC', 'DN-C', 'SEBN')")
 
@@ -61,7 +64,7 @@ def convert_bn_to_dn(model: nn.Module, norm_cfg: dict) -> nn.Module:
     if isinstance(model, _BatchNorm):
         return convert(model)
     for name, child in list(model.named_children()):
-        if isinstance(child, BNRoleNorm):
+        if isinstance(child, DynamicNormBase):
             continue  # already dynamic; its BN child is part of it
         if isinstance(child, _BatchNorm):
             setattr(model, name, convert(child))

@@ -32,6 +32,21 @@ def check_g(g) -> Union[int, str]:
     return g
 
 
+#: How the SC-Module's FCs start. 'zero_fc2': FC1 as ``nn.Linear``, FC2 zero, so
+#: d_alpha = d_lambda = 0 (DN equals BN at step 0; the 'residual' form).
+#: 'he_fout': both FCs as DenseNAS initialises its 1x1 convolutions (the paper's
+#: code base, ``models/model_derived.py``, ``init_model(model_init='he_fout',
+#: init_div_groups=True)``): N(0, 2 / n), n = out_channels / groups, i.e.
+#: std sqrt(2 / hidden) for FC1 and sqrt(2 * groups / 2C) for FC2.
+INIT_MODES = ('zero_fc2', 'he_fout')
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+    return value
+
+
 def sc_widths(num_features: int, r: int, g: Union[int, str]) -> Tuple[int, int]:
     """Return ``(hidden, groups)`` of the SC-Module for C channels.
 
@@ -60,15 +75,18 @@ class SCModule(nn.Module):
         num_features: C.
         r: reduction ratio of FC1 (hidden = floor(C / r)).
         g: FC2 input channels per group, or ``'oup'`` for a single group.
-        act_cfg: activation between the two FCs (mmcv ``build_activation_layer``).
-
-    FC2 starts at zero, so a fresh DN layer generates d_alpha = d_lambda = 0 and
-    equals BN exactly; FC1 starts like ``nn.Linear`` so gradients reach FC2.
+        act_cfg: activation between the two FCs (mmcv ``build_activation_layer``):
+            ReLU by default, ``dict(type='Sigmoid')`` as in WeightNet.
+        init: how the FCs start, one of :data:`INIT_MODES`. ``'zero_fc2'``
+            (default): FC2 zero, so a fresh DN layer generates d_alpha =
+            d_lambda = 0 and equals BN exactly; FC1 starts like ``nn.Linear`` so
+            gradients reach FC2. ``'he_fout'``: the paper's code base's init.
     """
 
     def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
-                 act_cfg: Optional[dict] = None):
+                 act_cfg: Optional[dict] = None, init: str = 'zero_fc2'):
         super().__init__()
+        self.init = check_choice('init', init, INIT_MODES)
         self.num_features = num_features
         self.r = check_r(r)
         self.g = check_g(g)
@@ -85,13 +103,19 @@ class SCModule(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.fc1, a=math.sqrt(5))  # nn.Linear's default
-        nn.init.zeros_(self.fc2)
+        if self.init == 'he_fout':
+            # a 1x1 conv's fan-out per group is its out_channels / groups
+            nn.init.normal_(self.fc1, 0.0, math.sqrt(2.0 / self.hidden))
+            nn.init.normal_(self.fc2, 0.0, math.sqrt(2.0 * self.groups / (2 * self.num_features)))
+        else:
+            nn.init.kaiming_uniform_(self.fc1, a=math.sqrt(5))  # nn.Linear's default
+            nn.init.zeros_(self.fc2)
 
     def init_weights(self) -> None:
-        # mmengine calls ``init_weights`` of children after a parent's
-        # init_cfg; keep the zero start of FC2 whatever ran before.
-        nn.init.zeros_(self.fc2)
+        # mmengine calls ``init_weights`` of children after a parent's layer-type
+        # init_cfg (which never matches our plain Parameters, but a user's
+        # override may): restart in this module's own init, whatever ran before.
+        self.reset_parameters()
 
     def squeeze(self, v: torch.Tensor) -> torch.Tensor:
         """FC1, before the activation: (..., C) -> (..., hidden)."""
@@ -122,4 +146,4 @@ class SCModule(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'{self.num_features}, r={self.r}, g={self.g!r}, hidden={self.hidden}, '
-                f'groups={self.groups}')
+                f'groups={self.groups}, init={self.init!r}')

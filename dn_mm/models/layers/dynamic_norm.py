@@ -8,7 +8,7 @@ is what makes DN behave in OpenMMLab and torch tooling:
 * ``SyncBatchNorm.convert_sync_batchnorm`` and mmengine's
   ``convert_sync_batchnorm`` replace every ``_BatchNorm`` wholesale with a
   plain SyncBN. Here they only convert the child: the DN layer and its
-  SC-Module survive, and :meth:`BNRoleNorm.batch_statistics` then reduces the
+  SC-Module survive, and :meth:`DynamicNormBase.batch_statistics` then reduces the
   statistics over the child's process group.
 * ``norm_eval=True`` and ``frozen_stages`` walk ``model.modules()`` for
   ``_BatchNorm`` and call ``.eval()``: that reaches the child, so DN's
@@ -29,9 +29,35 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .dnb_function import affine_normalize, sample_moments
+from .per_sample_affine import affine_normalize, sample_moments
 
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+
+#: How DN-B / DN-C turn the SC-Module's outputs into alpha and lambda.
+#: 'paper': Eq. 7 as written, alpha, lambda = the SC-Module's two outputs; no
+#: static gamma/beta (BN child ``affine=False``), FCs started as the paper's
+#: code base starts its 1x1 convolutions (``he_fout``).
+#: 'residual': dn_mm's variant, alpha = gamma + d_alpha, lambda = beta + d_lambda
+#: on BN's own gamma/beta (``affine=False``: 1 + d_alpha, d_lambda), FC2 started
+#: at zero, so a fresh layer is exactly BN and a BN checkpoint is an exact start.
+FORMS = ('paper', 'residual')
+SC_INIT_OF_FORM = {'paper': 'he_fout', 'residual': 'zero_fc2'}
+#: The form of a DNB / DNC whose config names none (see the README's study).
+DEFAULT_FORM = 'residual'
+
+
+def resolve_form(form: str, affine: Optional[bool]) -> bool:
+    """Check ``form`` and return the BN child's ``affine`` for it."""
+    if form not in FORMS:
+        raise ValueError(f'form must be one of {FORMS}, got {form!r}')
+    if affine is not None and not isinstance(affine, bool):
+        raise ValueError(f'affine must be True, False or None (the form decides), got {affine!r}')
+    if form == 'paper':
+        if affine:
+            raise ValueError("affine=True conflicts with form='paper' (Eq. 7 has no static "
+                             "gamma/beta): leave affine unset, or use form='residual'")
+        return False
+    return True if affine is None else affine
 
 
 def _sync_group(norm: nn.Module):
@@ -74,7 +100,7 @@ def plain_moments(x: Tensor, with_var: bool = True) -> Tuple[Tensor, Optional[Te
     return mean_n, var_n
 
 
-class BNRoleNorm(nn.Module):
+class DynamicNormBase(nn.Module):
     """Base of the dynamic norm layers: owns the BN child and its statistics.
 
     A subclass defines :meth:`coefficients`, the small (N, C) graph from
@@ -89,7 +115,7 @@ class BNRoleNorm(nn.Module):
 
     _abbr_ = 'bn'  # build_norm_layer names the layer 'bn1' like BN's
 
-    #: Run the big-tensor passes through :mod:`dn_mm.dnb_function` (hand-written,
+    #: Run the big-tensor passes through :mod:`dn_mm.models.layers.per_sample_affine` (hand-written,
     #: once-differentiable backward). ``False`` (per class or instance): plain
     #: autograd, e.g. for double backward.
     fast_path: bool = True
@@ -187,6 +213,14 @@ class BNRoleNorm(nn.Module):
                 y = torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
         return y.to(x.dtype)
 
+    def affine_from_sc(self, sc_out: Tuple[Tensor, Tensor]) -> Tuple[Tensor, Tensor]:
+        """alpha, lambda from the SC-Module's two outputs, as the layer's ``form`` says."""
+        d_alpha, d_lambda = sc_out
+        if getattr(self, 'form', None) == 'paper':
+            return d_alpha, d_lambda
+        gamma, beta = self.static_affine(d_alpha)
+        return d_alpha + gamma, d_lambda + beta
+
     def static_affine(self, ref: Tensor) -> Tuple[Tensor, Tensor]:
         """gamma, beta (C,), or 1, 0 with ``affine=False``."""
         if self.norm.affine:
@@ -242,11 +276,18 @@ class BNRoleNorm(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         # A BN checkpoint stores gamma/beta/statistics at the layer's own
-        # prefix; map them onto the BN child so BN weights load directly.
+        # prefix; map them onto the BN child so BN weights load directly. A
+        # layer without static gamma/beta (form='paper') has no place for BN's:
+        # they are dropped (the statistics still load), so a BN checkpoint
+        # starts the paper's model as its code base would, from the statistics
+        # and convolutions, and strict loading does not fail on them.
         for key in BN_KEYS:
             flat, nested = prefix + key, prefix + 'norm.' + key
             if flat in state_dict and nested not in state_dict:
-                state_dict[nested] = state_dict.pop(flat)
+                value = state_dict.pop(flat)
+                if key in ('weight', 'bias') and not self.norm.affine:
+                    continue
+                state_dict[nested] = value
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 

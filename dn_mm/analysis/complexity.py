@@ -23,7 +23,6 @@ Importable: ``load_config``, ``build_model``, ``count``, ``count_config``.
 """
 import math
 import os.path as osp
-import sys
 from contextlib import contextmanager
 from typing import Optional, Sequence
 
@@ -31,12 +30,11 @@ import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+from ..models import DNB, DNC, SEBN, DynamicNormBase, SCModule, dn_layers
+from ..models import build_model as build_in_scope
+from ..utils import project_root
 
-import dn_mm  # noqa: E402  (registers DNB / DNC / SEBN)
-from dn_mm import DNB, DNC, SEBN  # noqa: E402
+REPO_ROOT = project_root()
 
 CLASSIFIER_SHAPE = (224, 224)
 DETECTOR_SHAPE = (320, 320)
@@ -71,7 +69,7 @@ def build_model(cfg) -> nn.Module:
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor', None) is not None and 'data_preprocessor' not in model_cfg:
         model_cfg['data_preprocessor'] = cfg.data_preprocessor.copy()
-    return dn_mm.build_model(model_cfg, scope_of(cfg))
+    return build_in_scope(model_cfg, scope_of(cfg))
 
 
 def default_shape(cfg) -> tuple:
@@ -97,7 +95,7 @@ def _forward_tensor(model: nn.Module, x: torch.Tensor):
 def dn_affine_params(model: nn.Module) -> int:
     """Static gamma/beta elements of the DN-B/DN-C layers (absent from the paper's counts)."""
     total = 0
-    for _, layer in dn_mm.dn_layers(model):
+    for _, layer in dn_layers(model):
         if isinstance(layer, (DNB, DNC)) and layer.norm.affine:
             total += layer.norm.weight.numel() + layer.norm.bias.numel()
     return total
@@ -137,7 +135,7 @@ def count(model: nn.Module, shape: Sequence[int] = CLASSIFIER_SHAPE, in_channels
     if h <= 0 or w <= 0:
         raise ValueError(f'shape must be positive, got {tuple(shape)}')
     se_linears = set()
-    for _, layer in dn_mm.dn_layers(model):
+    for _, layer in dn_layers(model):
         if isinstance(layer, SEBN):
             se_linears.update(id(m) for m in layer.modules() if isinstance(m, nn.Linear))
     totals = dict(conv=0, fc=0, sc=0, se=0)
@@ -162,8 +160,8 @@ def count(model: nn.Module, shape: Sequence[int] = CLASSIFIER_SHAPE, in_channels
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(linear_hook))
-        elif isinstance(m, (DNB, DNC)) or (isinstance(getattr(m, 'sc', None), dn_mm.SCModule)
-                                            and isinstance(m, dn_mm.BNRoleNorm)):
+        elif isinstance(m, (DNB, DNC)) or (isinstance(getattr(m, 'sc', None), SCModule)
+                                            and isinstance(m, DynamicNormBase)):
             handles.append(m.register_forward_hook(dn_hook))
     was_training = model.training
     model.eval()
@@ -223,10 +221,12 @@ def format_report(result: dict) -> str:
     lines = [
         f"Config:     {result.get('config', '-')}",
         f'Input:      1x{c}x{h}x{w} (batch 1)',
-        f"Params:     {fmt_m(result['params'])} ({result['params']:,})  model as built "
-        '(DN layers keep static gamma/beta, affine=True)',
-        f"Params:     {fmt_m(result['params_paper'])} ({result['params_paper']:,})  paper "
-        'convention (DN layers without static gamma/beta, affine=False)',
+        f"Params:     {fmt_m(result['params'])} ({result['params']:,})  model as built",
+    ]
+    if result['params_paper'] != result['params']:  # DN layers with static gamma/beta
+        lines.append(f"Params:     {fmt_m(result['params_paper'])} ({result['params_paper']:,})  "
+                     "without the DN layers' static gamma/beta (the paper's convention)")
+    lines += [
         f"Mult-Adds:  {fmt_m(result['mult_adds'])} ({result['mult_adds']:,})  paper convention "
         '(conv + FC + SC-Module/SE FCs)',
         f"  conv {fmt_m(result['conv'])}, FC {fmt_m(result['fc'])}, "

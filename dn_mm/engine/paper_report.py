@@ -1,7 +1,8 @@
 """The paper's per-run summary: Train (last epoch), Val (best epoch), Test (best ckpt)."""
 import os
 
-from .epoch_metrics_hook import read_epoch_metrics, write_json_atomic
+from ..utils import write_json_atomic
+from .hooks.epoch_metrics_hook import read_epoch_metrics
 
 
 def best_epoch(epochs: dict, key: str = 'val/accuracy/top1'):

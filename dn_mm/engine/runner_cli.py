@@ -45,6 +45,6 @@ def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from dn_mm.cpu_distributed import prepare_cpu_distributed
+    from .cpu_distributed import prepare_cpu_distributed
     prepare_cpu_distributed(cfg, cfg.launcher)
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -1,0 +1,248 @@
+#!/usr/bin/env python
+"""The paper's Tables 1, 2, 3, 5, 6, 7 beside our #params and Mult-Adds.
+
+    python tools/analysis_tools/paper_tables.py [--tables 1 2 3 5 6 7] [--markdown]
+
+Every row of the paper is mapped to the config of this repository that
+reproduces it; the tool builds that config's model, counts it with
+``complexity.count`` (paper convention: conv + FC + SC-Module/SE FCs for one
+image, 224x224 for ImageNet-100, 320x320 for SSDLite) and prints the paper's
+columns next to ours with ours/paper ratios. ``#p ours`` is the paper's
+convention (DN layers without static gamma/beta), ``#p built`` the model as
+built (``affine=True``). Rows whose models are identical (e.g. the same model
+at another learning rate) are counted once.
+"""
+import argparse
+import os.path as osp
+from typing import Dict, List
+
+from .complexity import REPO_ROOT, count_config
+
+MV2 = 'configs/mobilenet_v2/mobilenet-v2_{}_in100.py'
+RES = 'configs/resnet/{}_in100.py'
+SSD = 'configs/ssdlite/ssdlite_mobilenetv2-{}_2xb64-30e_coco.py'
+
+BN_MV2 = dict(module='BN', r='#', g='#', params=2.35, madds=299.62, acc='86.48 / 83.61 / 82.50',
+              config=MV2.format('bn_1xb64-240e'))
+DNB_16_1 = dict(module='DN-B', r='16', g='1', params=3.03, madds=300.34, acc='91.62 / 85.63 / 84.08',
+                config=MV2.format('dnb-r16-g1_1xb64-240e'))
+DNB_16_OUP = dict(module='DN-B', r='16', g='oup', params=4.36, madds=301.66,
+                  acc='90.86 / 85.57 / 84.74', config=MV2.format('dnb-r16-goup_1xb64-240e'))
+ACC3 = 'Train / Val / Test'
+
+# title, setting column name, accuracy column name, detection?, rows
+TABLES: Dict[int, dict] = {
+    1: dict(title='Table 1. MobileNetV2 with different modules on ImageNet-100 '
+            '(batch size 64, 240 epochs, lr 0.2)', setting='Lr', acc=ACC3, rows=[
+                dict(BN_MV2, setting='0.2'),
+                dict(module='DN-C1', r='16', g='#', setting='0.1', params=3.03, madds=301.02,
+                     acc='NAN / NAN / #', config=MV2.format('dnc1-r16-g1_1xb64-240e-lr0.1')),
+                dict(module='DN-C2', r='16', g='#', setting='0.1', params=3.03, madds=301.05,
+                     acc='NAN / NAN / #', config=MV2.format('dnc2-r16-g1_1xb64-240e-lr0.1')),
+                dict(DNB_16_1, setting='0.2'),
+                dict(DNB_16_OUP, setting='0.2'),
+            ]),
+    2: dict(title='Table 2. MobileNetV2 with SE and DN-B on ImageNet-100 '
+            '(batch size 64, 240 epochs)', setting='Lr', acc=ACC3, rows=[
+                dict(BN_MV2, setting='0.2'),
+                dict(module='SE', r='16', g='#', setting='0.2', params=3.73, madds=300.98,
+                     acc='89.96 / 83.90 / 82.00', config=MV2.format('sebn-r16_1xb64-240e')),
+                dict(DNB_16_1, setting='0.2'),
+                dict(DNB_16_OUP, setting='0.2'),
+            ]),
+    3: dict(title='Table 3. ResNet-18 / ResNet-34 on ImageNet-100 (setting: lr for ResNet-18, '
+            'batch size b and epochs for ResNet-34)', setting='Lr / b', acc=ACC3, rows=[
+                dict(module='R18 BN', r='#', g='#', setting='lr 0.2', params=11.22, madds=1730.12,
+                     acc='94.57 / 85.89 / 85.00', config=RES.format('resnet18_bn_1xb64-240e')),
+                dict(module='R18 BN', r='#', g='#', setting='lr 0.5', params=11.22, madds=1730.12,
+                     acc='93.35 / 86.07 / 84.64', config=RES.format('resnet18_bn_1xb64-240e-lr0.5')),
+                dict(module='R18 BN', r='#', g='#', setting='lr 0.8', params=11.22, madds=1730.12,
+                     acc='88.61 / 84.75 / 82.88', config=RES.format('resnet18_bn_1xb64-240e-lr0.8')),
+                dict(module='R18 DN-B', r='4', g='oup', setting='lr 0.2', params=12.52,
+                     madds=1731.43, acc='94.19 / 85.58 / 84.36',
+                     config=RES.format('resnet18_dnb-r4-goup_1xb64-240e')),
+                dict(module='R18 DN-B', r='4', g='oup', setting='lr 0.5', params=12.52,
+                     madds=1731.43, acc='93.05 / 85.75 / 85.34',
+                     config=RES.format('resnet18_dnb-r4-goup_1xb64-240e-lr0.5')),
+                dict(module='R18 DN-B', r='16', g='oup', setting='lr 0.8', params=11.54,
+                     madds=1730.45, acc='92.56 / 85.85 / 84.78',
+                     config=RES.format('resnet18_dnb-r16-goup_1xb64-240e-lr0.8')),
+                dict(module='R34 BN', r='#', g='#', setting='b 64, 240 ep', params=21.33,
+                     madds=3579.81, acc='94.98 / 86.89 / 85.84',
+                     config=RES.format('resnet34_bn_1xb64-240e')),
+                dict(module='R34 BN', r='#', g='#', setting='b 8, 120 ep', params=21.33,
+                     madds=3579.81, acc='83.76 / 83.51 / 82.32',
+                     config=RES.format('resnet34_bn_1xb8-120e')),
+                dict(module='R34 BN', r='#', g='#', setting='b 4, 60 ep', params=21.33,
+                     madds=3579.81, acc='47.79 / 54.10 / 53.20',
+                     config=RES.format('resnet34_bn_1xb4-60e')),
+                dict(module='R34 DN-B', r='16', g='oup', setting='b 4, 60 ep', params=21.85,
+                     madds=3580.35, acc='75.14 / 78.41 / 77.10',
+                     config=RES.format('resnet34_dnb-r16-goup_1xb4-60e')),
+                dict(module='R34 DN-B', r='16', g='oup', setting='b 8, 120 ep', params=21.85,
+                     madds=3580.35, acc='84.86 / 84.65 / 83.50',
+                     config=RES.format('resnet34_dnb-r16-goup_1xb8-120e')),
+                dict(module='R34 DN-B', r='16', g='oup', setting='b 64, 240 ep', params=21.85,
+                     madds=3580.35, acc='95.02 / 86.97 / 85.42',
+                     config=RES.format('resnet34_dnb-r16-goup_1xb64-240e')),
+                dict(module='R34 DN-B', r='32', g='oup', setting='b 64, 240 ep', params=21.58,
+                     madds=3580.08, acc='95.17 / 86.72 / 85.96',
+                     config=RES.format('resnet34_dnb-r32-goup_1xb64-240e')),
+            ]),
+    5: dict(title='Table 5. SSDLite (MobileNetV2) on MS-COCO (batch size 64 x 2 GPUs, '
+            'input 320x320)', setting='Epochs', acc='mAP (%)', detection=True, rows=[
+                dict(module='BN', r='#', g='#', setting='30', params=4.32, madds=810.0,
+                     acc='15.3', config=SSD.format('bn')),
+                dict(module='DN-B', r='16', g='oup', setting='30', params=6.33, madds=810.0,
+                     acc='19.2', config=SSD.format('dnb-r16-goup')),
+            ]),
+    6: dict(title='Table 6. The influence of r: MobileNetV2 DN-B on ImageNet-100 '
+            '(batch size 64, lr 0.2, 240 epochs)', setting='Lr', acc=ACC3, rows=[
+                dict(module='DN-B', r='8', g='1', setting='0.2', params=3.72, madds=301.02,
+                     acc='91.20 / 85.30 / 84.26', config=MV2.format('dnb-r8-g1_1xb64-240e')),
+                dict(DNB_16_1, setting='0.2'),
+                dict(module='DN-B', r='32', g='1', setting='0.2', params=2.69, madds=300.00,
+                     acc='91.28 / 85.34 / 83.36', config=MV2.format('dnb-r32-g1_1xb64-240e')),
+            ]),
+    7: dict(title='Table 7. The influence of g: MobileNetV2 DN-B on ImageNet-100 '
+            '(batch size 64, lr 0.2, 240 epochs)', setting='Lr', acc=ACC3, rows=[
+                dict(DNB_16_1, setting='0.2'),
+                dict(module='DN-B', r='16', g='2', setting='0.2', params=3.07, madds=300.37,
+                     acc='90.81 / 84.08 / 82.42', config=MV2.format('dnb-r16-g2_1xb64-240e')),
+                dict(module='DN-B', r='16', g='4', setting='0.2', params=3.14, madds=300.44,
+                     acc='90.94 / 83.95 / 82.32', config=MV2.format('dnb-r16-g4_1xb64-240e')),
+                dict(DNB_16_OUP, setting='0.2'),
+            ]),
+}
+# Table 5 gives MAdds as '0.81GB' (0.81G); it is stored above in millions.
+NOTES = {
+    3: 'our ResNets are the standard ResNet-18/34 (mmpretrain), whose usual Mult-Adds are 1.81G / '
+       '3.66G. The Mult-Adds difference to the paper is the same for ResNet-18 and ResNet-34, BN '
+       'and DN-B alike, so it lies in a part both networks share (stem, stage transitions), not in '
+       'the DN layers: the SC-Module increments over BN match the paper.',
+    5: "the paper gives MAdds as '0.81GB', i.e. 0.81G (two significant digits); ratios against "
+       '810M are approximate.',
+}
+TOLERANCE = 0.005
+
+
+def off_notes(rows: List[dict]) -> List[str]:
+    """Name the rows whose counts are beyond 0.5% of the paper's, with ours - paper."""
+    notes = []
+    for what, ratio_key, ours_key, paper_key in (('#params', 'params_ratio', 'params_paper', 'params'),
+                                                 ('Mult-Adds', 'madds_ratio', 'mult_adds', 'madds')):
+        diffs = []
+        for row in rows:
+            if row['ours'] is None or abs(row[ratio_key] - 1) <= TOLERANCE:
+                continue
+            diff = row['ours'][ours_key] / 1e6 - row[paper_key]
+            item = f"{row['module']} ({row['r']}, {row['g']}) {diff:+.2f}M"
+            if item not in diffs:
+                diffs.append(item)
+        if diffs:
+            notes.append(f'{what} beyond 0.5% of the paper (ours - paper): ' + '; '.join(diffs))
+    return notes
+
+def compute_tables(tables=(1, 2, 3, 5, 6, 7), root: str = REPO_ROOT) -> List[dict]:
+    """One dict per table: ``number``, ``title``, ``rows`` (paper row + ours), ``notes``.
+
+    Each row gets ``ours`` (the count dict, or None when the config is
+    missing), ``params_ratio`` and ``madds_ratio`` (ours / paper). A table
+    whose configs are all missing (Table 5 before the SSDLite configs exist)
+    is returned with ``skipped`` set to a message.
+    """
+    out = []
+    for number in tables:
+        if number not in TABLES:
+            raise ValueError(f'no table {number}; choose from {sorted(TABLES)}')
+        spec = TABLES[number]
+        rows = []
+        notes = [NOTES[number]] if number in NOTES else []
+        missing = [r['config'] for r in spec['rows'] if not osp.isfile(osp.join(root, r['config']))]
+        if len(missing) == len(spec['rows']):
+            out.append(dict(number=number, title=spec['title'], spec=spec, rows=[], notes=notes,
+                            skipped=f'Table {number} skipped: config(s) not found: '
+                            + ', '.join(missing)))
+            continue
+        for row in spec['rows']:
+            path = osp.join(root, row['config'])
+            row = dict(row)
+            if osp.isfile(path):
+                ours = count_config(path)
+                row.update(ours=ours, params_ratio=ours['params_paper'] / (row['params'] * 1e6),
+                           madds_ratio=ours['mult_adds'] / (row['madds'] * 1e6))
+            else:
+                row.update(ours=None, params_ratio=None, madds_ratio=None)
+                notes.append(f"config not found: {row['config']}")
+            rows.append(row)
+        notes = off_notes(rows) + notes
+        out.append(dict(number=number, title=spec['title'], spec=spec, rows=rows, notes=notes,
+                        skipped=None))
+    return out
+
+
+HEADER = ['Module', 'r', 'g', '{setting}', 'Paper {acc}', 'Config', '#p paper', '#p ours',
+          'ratio', '#p built', 'Mult-Adds paper', 'Mult-Adds ours', 'ratio']
+
+
+def table_lines(table: dict, markdown: bool = False) -> List[str]:
+    spec = table['spec']
+    lines = [f"**{table['title']}**" if markdown else table['title']]
+    if table['skipped']:
+        lines.append(('> ' if markdown else '  ') + table['skipped'])
+        return lines
+    detection = spec.get('detection', False)
+    header = [h.format(setting=spec['setting'], acc=spec['acc']) for h in HEADER]
+    body = []
+    for row in table['rows']:
+        ours = row['ours']
+        paper_madds = f"{row['madds'] / 1e3:.2f}G" if detection else f"{row['madds']:.2f}M"
+        if ours is None:
+            vals = ['missing', '-', '-', '-', '-']
+        else:
+            our_madds = (f"{ours['mult_adds'] / 1e9:.3f}G" if detection
+                         else f"{ours['mult_adds'] / 1e6:.2f}M")
+            vals = [f"{ours['params_paper'] / 1e6:.2f}M", f"{row['params_ratio']:.3f}",
+                    f"{ours['params'] / 1e6:.2f}M", our_madds, f"{row['madds_ratio']:.3f}"]
+        config = osp.basename(row['config'])
+        body.append([row['module'], row['r'], row['g'], row['setting'], row['acc'],
+                     f'`{config}`' if markdown else config, f"{row['params']:.2f}M", vals[0],
+                     vals[1], vals[2], paper_madds, vals[3], vals[4]])
+    if markdown:
+        lines.append('')
+        lines.append('| ' + ' | '.join(header) + ' |')
+        lines.append('|' + '|'.join('---' for _ in header) + '|')
+        lines.extend('| ' + ' | '.join(r) + ' |' for r in body)
+        lines.append('')
+    else:
+        widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
+        for r in [header] + body:
+            lines.append('  '.join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    for note in table['notes']:
+        lines.extend([f'*Note:* {note}', ''] if markdown else [f'Note: {note}'])
+    return lines
+
+
+def render(tables: List[dict], markdown: bool = False) -> str:
+    blocks = ['\n'.join(table_lines(t, markdown)).rstrip() for t in tables]
+    return '\n\n'.join(blocks)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--tables', type=int, nargs='+', default=[1, 2, 3, 5, 6, 7],
+                        choices=sorted(TABLES), metavar='N',
+                        help='tables to print, of 1 2 3 5 6 7 (default: all)')
+    parser.add_argument('--markdown', action='store_true', help='print markdown tables')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> List[dict]:
+    args = parse_args(argv)
+    tables = compute_tables(args.tables)
+    print(render(tables, args.markdown))
+    return tables
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,3 @@
+from .epoch_metrics_hook import EpochMetricsHook
+
+__all__ = ['EpochMetricsHook']
