@@ -1,6 +1,10 @@
 """Fixes for the pinned stack's known breakages, applied by ``import dn_mm``.
 
-Nothing in site-packages is edited, and safe loading stays on.
+Nothing in site-packages is edited, and safe loading stays on. Each fix first
+checks that the installed upstream still has the problem (a feature check, not
+a version number), applies only then, and logs once what it changed;
+:func:`applied` lists them. The README section "What importing dn_mm changes"
+describes each.
 
 1. torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine 0.10.7
    saves its message hub in them (``HistoryBuffer`` objects holding numpy
@@ -18,9 +22,15 @@ Nothing in site-packages is edited, and safe loading stays on.
 3. mmengine's ``Pretrained`` initializer cannot fail on a checkpoint that does
    not fit; it gains an opt-in ``strict=True`` (see register_strict_pretrained).
 """
+import inspect
+import io
+import logging
 import pickle
+from typing import List
 
 import torch
+
+_APPLIED: List[str] = []
 
 
 def history_buffer_method(owner, name):
@@ -60,6 +70,21 @@ def checkpoint_safe_globals() -> list:
     return safe
 
 
+def mmengine_checkpoints_refused() -> bool:
+    """Does safe ``torch.load`` refuse what mmengine puts in a checkpoint (a HistoryBuffer)?"""
+    from mmengine.logging import HistoryBuffer
+    history = HistoryBuffer()
+    history.update(1.0)
+    buf = io.BytesIO()
+    torch.save({'message_hub': history}, buf)
+    buf.seek(0)
+    try:
+        torch.load(buf, weights_only=True)
+    except pickle.UnpicklingError:
+        return True
+    return False
+
+
 def allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
@@ -68,13 +93,29 @@ def _registered_loss_cls(self):
     return self._modules.get('loss_cls')
 
 
-def fix_ssd_head() -> None:
+def _ssd_head():
     try:
         from mmdet.models.dense_heads import SSDHead
     except ImportError:  # mmdet is optional for classification-only use
-        return
-    if not isinstance(getattr(SSDHead, 'loss_cls', None), property):
-        SSDHead.loss_cls = property(_registered_loss_cls)
+        return None
+    return SSDHead
+
+
+def ssd_head_lacks_loss_cls() -> bool:
+    """mmdet#11780: SSDHead never sets ``self.loss_cls``, which its predict path reads."""
+    head = _ssd_head()
+    return (head is not None and not hasattr(head, 'loss_cls')
+            and 'self.loss_cls' not in inspect.getsource(head.__init__))
+
+
+def fix_ssd_head() -> None:
+    _ssd_head().loss_cls = property(_registered_loss_cls)
+
+
+def pretrained_lacks_strict() -> bool:
+    from mmengine.registry import WEIGHT_INITIALIZERS
+    init = WEIGHT_INITIALIZERS.get('Pretrained')
+    return 'strict' not in inspect.signature(init.__init__).parameters
 
 
 def register_strict_pretrained() -> None:
@@ -94,11 +135,8 @@ def register_strict_pretrained() -> None:
     from mmengine.runner.checkpoint import (_load_checkpoint_with_prefix, load_checkpoint,
                                             load_state_dict)
 
-    if getattr(WEIGHT_INITIALIZERS.get('Pretrained'), 'supports_strict', False):
-        return
-
-    class StrictablePretrainedInit(PretrainedInit):
-        supports_strict = True
+    class StrictPretrainedInit(PretrainedInit):
+        """mmengine's ``Pretrained`` plus ``strict`` (default False: mmengine's behaviour)."""
 
         def __init__(self, checkpoint, prefix=None, map_location='cpu', strict=False):
             super().__init__(checkpoint, prefix=prefix, map_location=map_location)
@@ -117,12 +155,33 @@ def register_strict_pretrained() -> None:
             if hasattr(module, '_params_init_info'):
                 update_init_info(module, init_info=self._get_init_info())
 
-    StrictablePretrainedInit.__name__ = 'PretrainedInit'
-    WEIGHT_INITIALIZERS.register_module(name='Pretrained', module=StrictablePretrainedInit,
+    WEIGHT_INITIALIZERS.register_module(name='Pretrained', module=StrictPretrainedInit,
                                         force=True)
 
 
-def apply() -> None:
-    allow_mmengine_checkpoints()
-    fix_ssd_head()
-    register_strict_pretrained()
+#: (name, does upstream still need it, the fix, what it changes)
+FIXES = (
+    ('safe-checkpoint-globals', mmengine_checkpoints_refused, allow_mmengine_checkpoints,
+     "torch.load(weights_only=True) accepts mmengine's HistoryBuffer and numpy arrays"),
+    ('ssd-head-loss-cls', ssd_head_lacks_loss_cls, fix_ssd_head,
+     'mmdet SSDHead gets a read-only loss_cls (mmdet#11780)'),
+    ('pretrained-strict', pretrained_lacks_strict, register_strict_pretrained,
+     "init_cfg type='Pretrained' accepts strict=True (default False, as mmengine)"),
+)
+
+
+def apply() -> List[str]:
+    """Apply every fix the installed stack still needs, once per process; return their names."""
+    from mmengine.logging import print_log
+    for name, needed, fix, what in FIXES:
+        if name in _APPLIED or not needed():
+            continue
+        fix()
+        _APPLIED.append(name)
+        print_log(f'dn_mm stack fix {name}: {what}', logger='current', level=logging.INFO)
+    return list(_APPLIED)
+
+
+def applied() -> List[str]:
+    """Names of the fixes applied in this process (see :data:`FIXES`)."""
+    return list(_APPLIED)

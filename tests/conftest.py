@@ -62,3 +62,26 @@ def fmnist_dir(tmp_path):
     write_idx(str(d / FILES[2]), te_img)
     write_idx(str(d / FILES[3]), te_lbl)
     return str(d), (tr_img, tr_lbl, te_img, te_lbl)
+
+
+# -- a tiny ImageNet-style tree (the layout prepare_imagenet100.py writes) ----------------
+
+def make_tiny_imagenet(root, classes=('n01', 'n02', 'n03'), per_split=2, size=40):
+    """JPEGs in class folders and meta/{train,val,test}.txt, ``per_split`` images per class."""
+    from PIL import Image
+    rng = np.random.RandomState(0)
+    meta = root / 'meta'
+    meta.mkdir(parents=True, exist_ok=True)
+    for split in ('train', 'val', 'test'):
+        lines = []
+        for label, wnid in enumerate(classes):
+            (root / wnid).mkdir(exist_ok=True)
+            for i in range(per_split):
+                tint = np.array([[60, 120, 200], [200, 90, 40], [90, 200, 120]][label % 3])
+                img = np.clip(tint + rng.randn(size, size, 3) * 40, 0, 255).astype(np.uint8)
+                name = f'{wnid}/{split}_{i}.JPEG'
+                Image.fromarray(img).save(root / name, quality=90)
+                lines.append(f'{name} {label}\n')
+        (meta / f'{split}.txt').write_text(''.join(lines))
+    (meta / 'classes.txt').write_text(''.join(f'{c}\n' for c in classes))
+    return root

@@ -1,20 +1,15 @@
 #!/usr/bin/env python
 """Train an mmpretrain or mmdet config (the config's ``default_scope`` decides).
 
-Same arguments as mmdet's and mmpretrain's ``tools/train.py``. Configs that set
-``test_best_after_train = True`` (the paper's classification configs) test the
-best checkpoint (by val top-1) on the test split after training and print the
-paper's columns together: train accuracy of the last epoch, val accuracy of
-the best epoch, test accuracy of that checkpoint (also saved to
-``<work_dir>/paper_report.json``).
+Same arguments as mmdet's and mmpretrain's ``tools/train.py``. The paper's
+classification configs test their best checkpoint after training through
+``TestBestCheckpointHook`` (``--no-test`` skips it).
 """
 import argparse
-import os.path as osp
 
 from mmengine.config import Config
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.paper_report import paper_report
 from dn_mm.engine.runner_cli import add_common_args, build_runner, load_config, parse_common
 
 
@@ -55,14 +50,11 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    runner = build_runner(cfg)
-    runner.train()
-    if cfg.get('test_best_after_train', False) and not args.no_test:
-        best = runner.message_hub.get_info('best_ckpt')
-        if best:
-            runner.load_checkpoint(best, map_location='cpu')
-        test_metrics = runner.test()
-        paper_report(runner.work_dir, test_metrics, best, logger=runner.logger)
+    if args.no_test:
+        for hook in cfg.get('custom_hooks', []):
+            if hook.get('type') == 'TestBestCheckpointHook':
+                hook['enabled'] = False
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -57,10 +57,13 @@ test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64, enable=False)
 
 # The paper reports the val accuracy of the best epoch and the test accuracy of that
-# checkpoint: keep the best checkpoint by val top-1; tools/train.py tests it after training
-# and prints train (last epoch) / val (best) / test accuracy together.
+# checkpoint: keep the best checkpoint by val top-1; dn_mm's TestBestCheckpointHook tests it
+# after training (tools/train.py, upstream train.py or mim train) and prints train (last
+# epoch) / val (best) / test accuracy together (<work_dir>/paper_report.json).
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1,
                     save_best='accuracy/top1', rule='greater'))
-custom_hooks = [dict(type='EpochMetricsHook')]  # dn_mm: per-epoch train/val metrics as JSON
-test_best_after_train = True
+custom_hooks = [
+    dict(type='EpochMetricsHook'),  # dn_mm: per-epoch train/val metrics as JSON
+    dict(type='TestBestCheckpointHook'),  # dn_mm: the paper's test of the best checkpoint
+]
