@@ -4,7 +4,7 @@
 # installer, so a second run installs nothing.
 SHELL := /bin/bash
 PY := .venv/bin/python
-PINS := $(shell cat requirements/runtime.txt requirements/tests.txt tools/install_stack.sh setup.py | sha1sum | cut -c1-12)
+PINS := $(shell cat requirements/*.txt tools/install_stack.sh setup.py | sha1sum | cut -c1-12)
 STAMP := .venv/.stamp-$(PINS)
 DATA := data
 
@@ -17,6 +17,8 @@ $(STAMP):
 	rm -f .venv/.stamp-* && touch $@
 
 test: $(STAMP)
+	.venv/bin/ruff check .
+	$(PY) tools/misc/update_model_index.py --check
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 data: $(STAMP)

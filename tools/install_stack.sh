@@ -48,5 +48,7 @@ fi
 
 echo "[install] OpenMMLab stack and test tools"
 $PIP install -q -r requirements/runtime.txt -r requirements/tests.txt
+# openmim without its dataset-download dependency (see requirements/mim.txt)
+$PIP install -q --no-deps -r requirements/mim.txt
 $PIP install -q --no-deps --no-build-isolation -e .
 $VPY -c "import mmcv.ops, mmdet, mmpretrain, dn_mm; print('[install] ok: dn_mm', dn_mm.__version__)"

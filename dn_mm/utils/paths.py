@@ -5,12 +5,13 @@ from pathlib import Path
 def project_root() -> str:
     """The folder that holds ``configs/`` and ``tools/``.
 
-    In a wheel (``pip install dn_mm`` or ``mim install``) they ship inside the
-    package under ``dn_mm/.mim``, as mmdet and mmpretrain ship theirs; in a
-    source checkout they are beside the package.
+    In a source checkout (editable install) they are beside the package; in a
+    wheel (``pip install dn_mm``, ``mim install``) they ship inside the package
+    under ``dn_mm/.mim``, as mmdet and mmpretrain ship theirs.
     """
     package = Path(__file__).resolve().parents[1]
+    checkout = package.parent
+    if (checkout / 'configs').is_dir() and (checkout / 'setup.py').is_file():
+        return str(checkout)
     shipped = package / '.mim'
-    if (shipped / 'configs').is_dir():
-        return str(shipped)
-    return str(package.parent)
+    return str(shipped if (shipped / 'configs').is_dir() else checkout)
