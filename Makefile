@@ -18,7 +18,6 @@ $(STAMP):
 
 test: $(STAMP)
 	.venv/bin/ruff check .
-	$(PY) tools/misc/update_model_index.py --check
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 data: $(STAMP)
