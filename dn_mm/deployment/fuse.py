@@ -91,9 +91,10 @@ def _folded_sc(num_features: int, fc1: Tuple[Tensor, Tensor], fc2: Tuple[Tensor,
                                **{k: None if v is None else v.to(like) for k, v in pqr.items()})
     folded.to(like)
     with torch.no_grad():
-        for conv, (weight, bias) in ((folded.fc1, fc1), (folded.fc2, fc2)):
-            conv.weight.copy_(weight.reshape(conv.weight.shape).to(conv.weight.dtype))
-            conv.bias.copy_(bias.to(conv.bias.dtype))
+        for (weight, bias), (w, b) in (((folded.fc1_weight, folded.fc1_bias), fc1),
+                                       ((folded.fc2_weight, folded.fc2_bias), fc2)):
+            weight.copy_(w.reshape(weight.shape).to(weight))
+            bias.copy_(b.to(bias))
     return folded
 
 
