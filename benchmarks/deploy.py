@@ -94,7 +94,7 @@ def render(args, rows, elapsed) -> str:
              f'- command: `python benchmarks/deploy.py {" ".join(sys.argv[1:])}`'.rstrip(),
              f'- 1-min load average at start / end: {args.load_start} / {bench.load_average()} '
              f'({os.cpu_count()} CPUs)', '',
-             f'| model | setting | runtime | BN ms | DN-B (16,1) ms | DN-B / BN | goal | status |',
+             '| model | setting | runtime | BN ms | DN-B (16,1) ms | DN-B / BN | goal | status |',
              '|---|---|---|---:|---:|---:|---|---|']
     for r in rows:
         goal = f'<= {GOAL:.2f}x' if r['goal'] else '-'
