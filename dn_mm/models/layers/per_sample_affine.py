@@ -45,7 +45,7 @@ from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
-__all__ = ['GradLink', 'sample_moments', 'sample_affine', 'affine_normalize']
+__all__ = ['GradLink', 'sample_moments', 'sample_affine', 'affine_normalize', 'row_affine']
 
 
 def _stat_dtype(x: Tensor) -> torch.dtype:
@@ -85,8 +85,11 @@ def _zeros_ones(rows: int, like: Tensor) -> Tuple[Tensor, Tensor]:
     return found
 
 
-def _row_affine(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
-    """``x * scale + shift`` with (N, C) scale/shift, in x's dtype."""
+def row_affine(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """``x * scale + shift`` with (N, C) scale/shift, in x's dtype; no autograd to scale/shift.
+
+    Also the pass of dn_mm.deployment's folded layers, where nothing needs a gradient.
+    """
     if _bn_kernels(x):
         flat = scale.reshape(-1)
         zeros, ones = _zeros_ones(flat.numel(), flat)
@@ -101,7 +104,7 @@ def _row_affine(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
 def _row_scale(g: Tensor, scale: Tensor) -> Tensor:
     """``g * scale`` with (N, C) scale, in g's dtype."""
     if _bn_kernels(g):
-        return _row_affine(g, scale, _zeros_ones(scale.numel(), scale)[0].view_as(scale))
+        return row_affine(g, scale, _zeros_ones(scale.numel(), scale)[0].view_as(scale))
     return (g * scale[:, :, None, None]).to(g.dtype)
 
 
@@ -156,7 +159,7 @@ def _moments(x: Tensor, with_var: bool) -> Tuple[Tensor, Optional[Tensor]]:
 def _centred_var(x: Tensor, mean: Tensor) -> Tensor:
     """Biased variance from sums over ``x - mean`` (a temporary), free of cancellation."""
     hw = x.shape[2] * x.shape[3]
-    xc = _row_affine(x.to(mean.dtype), torch.ones_like(mean), -mean)
+    xc = row_affine(x.to(mean.dtype), torch.ones_like(mean), -mean)
     dot, total = _row_sums(xc, xc)
     drift = total / hw
     return (dot / hw - drift * drift).clamp_min_(0)
@@ -200,7 +203,7 @@ class _SampleMoments(Function):
             a = torch.zeros_like(mean)
             b = torch.zeros_like(mean) if gmean is None else gmean / hw
         grad, scale = ctx.link.take() if ctx.link is not None else (None, None)
-        dx = _row_affine(x, a, b)
+        dx = row_affine(x, a, b)
         if grad is not None:
             if dx.dtype == scale.dtype:
                 dx.addcmul_(grad, scale[:, :, None, None])
@@ -216,7 +219,7 @@ class _SampleAffine(Function):
                 link: Optional[GradLink]):
         ctx.save_for_backward(x, scale)
         ctx.link = link
-        return _row_affine(x, scale, shift)
+        return row_affine(x, scale, shift)
 
     @staticmethod
     @once_differentiable
@@ -276,7 +279,7 @@ def affine_normalize(x: Tensor, coefficients: Callable, stats: str = 'mean_var')
         scale, shift, *extra = coefficients(mean_n, var_n)
         if (scale.requires_grad or shift.requires_grad) and torch.is_grad_enabled():
             return _SampleAffine.apply(x, scale, shift, None, None), extra
-        return _row_affine(x, scale, shift), extra
+        return row_affine(x, scale, shift), extra
     if stats == 'none':
         scale, shift, *extra = coefficients(None, None)
         return _SampleAffine.apply(x, scale, shift, None, None), extra

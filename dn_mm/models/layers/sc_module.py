@@ -68,6 +68,24 @@ def sc_widths(num_features: int, r: int, g: Union[int, str]) -> Tuple[int, int]:
     return groups * g, groups
 
 
+def grouped_linear(h: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """A grouped FC: (..., in) -> (..., out), ``weight`` (out, in / groups), contiguous groups.
+
+    The layout of a grouped 1x1 convolution's weight without its spatial dims;
+    plain torch operators only (it also runs in exported graphs).
+    """
+    if groups == 1:
+        return F.linear(h, weight)
+    lead = h.shape[:-1]
+    out_features, per_group = weight.shape
+    if per_group == 1:  # g=1: each hidden unit feeds its own outputs, a broadcast multiply
+        out = h.unsqueeze(-1) * weight.view(groups, -1)
+        return out.reshape(*lead, out_features)
+    hg = h.reshape(-1, groups, per_group)
+    wg = weight.view(groups, -1, per_group)
+    return torch.einsum('ngi,goi->ngo', hg, wg).reshape(*lead, out_features)
+
+
 class SCModule(nn.Module):
     """Generates ``(d_alpha, d_lambda)`` of shape (N, C) from features (N, C).
 
@@ -123,18 +141,7 @@ class SCModule(nn.Module):
 
     def excite(self, h: torch.Tensor) -> torch.Tensor:
         """Activation and grouped FC2: (..., hidden) -> (..., 2C)."""
-        h = self.act(h)
-        if self.groups == 1:
-            return F.linear(h, self.fc2)
-        lead = h.shape[:-1]
-        per_group = self.hidden // self.groups
-        if per_group == 1:  # g=1: each hidden unit feeds its own outputs, a broadcast multiply
-            out = h.unsqueeze(-1) * self.fc2.view(self.groups, -1)
-            return out.reshape(*lead, 2 * self.num_features)
-        hg = h.reshape(-1, self.groups, per_group)
-        wg = self.fc2.view(self.groups, -1, per_group)
-        out = torch.einsum('ngi,goi->ngo', hg, wg)
-        return out.reshape(*lead, 2 * self.num_features)
+        return grouped_linear(self.act(h), self.fc2, self.groups)
 
     def forward(self, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         out = self.excite(self.squeeze(v))
