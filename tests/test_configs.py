@@ -84,10 +84,14 @@ def test_config_set_matches_the_paper_rows():
     for expected in ['mobilenet-v2_dnc1-r16-g1_1xb64-240e-lr0.1_in100.py',
                      'mobilenet-v2_sebn-r16_1xb64-240e_in100.py',
                      'resnet34_dnb-r16-goup_1xb4-60e_in100.py',
-                     'ssdlite_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py',
-                     'ssdlite_mobilenetv2-bn_8xb24-600e_coco.py']:
+                     'resnet18-mmpretrain_bn_1xb64-240e_in100.py',
+                     'ssdlite-fna_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py',
+                     'ssdlite-fna_mobilenetv2-dnb-r16-goup_2xb64-rmsprop-150e_coco.py',
+                     'ssdlite-mmdet_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py',
+                     'ssdlite-mmdet_mobilenetv2-bn_8xb24-600e_coco.py']:
         assert expected in names
-    det = Config.fromfile(str(ROOT / 'configs/ssdlite/ssdlite_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py'))
+    det = Config.fromfile(
+        str(ROOT / 'configs/ssdlite/ssdlite-mmdet_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py'))
     assert det.train_cfg.max_epochs == 30 and det.train_dataloader.batch_size == 64
     assert det.param_scheduler[-1].milestones == [18, 25, 28] and det.optim_wrapper.optimizer.lr == 0.05
     assert det.auto_scale_lr.base_batch_size == 128

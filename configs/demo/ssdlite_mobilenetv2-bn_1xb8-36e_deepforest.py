@@ -4,7 +4,7 @@
 # Same detector, pretrained-backbone loading and COCO evaluation as the paper's configs; the
 # data, anchors (tree crowns are 10-70 px, mmdet's SSDLite anchors start at 48 px) and the
 # schedule are the demo's.
-_base_ = '../ssdlite/ssdlite_mobilenetv2-bn_2xb64-30e_coco.py'
+_base_ = '../ssdlite/ssdlite-mmdet_mobilenetv2-bn_2xb64-30e_coco.py'
 
 data_root = 'data/deepforest_coco'
 metainfo = dict(classes=('Tree', ), palette=[(0, 200, 0)])

@@ -5,12 +5,12 @@
 
 Every row of the paper is mapped to the config of this repository that
 reproduces it; the tool builds that config's model, counts it with
-``complexity.count`` (paper convention: conv + FC + SC-Module/SE FCs for one
-image, 224x224 for ImageNet-100, 320x320 for SSDLite) and prints the paper's
-columns next to ours with ours/paper ratios. ``#p ours`` is the paper's
-convention (DN layers without static gamma/beta), ``#p built`` the model as
-built (``affine=True``). Rows whose models are identical (e.g. the same model
-at another learning rate) are counted once.
+``complexity.count`` (conv + FC + SC-Module/SE FCs for one image, 224x224 for
+ImageNet-100, 320x320 for SSDLite) and prints the paper's columns next to ours
+with ours/paper ratios. ``#p ours`` is the model as built: the configs build
+the paper's own networks (DN layers with ``form='paper'``, DenseNAS's ResNet,
+FNA's SSDLite), so no convention is subtracted. Rows whose models are
+identical (e.g. the same model at another learning rate) are counted once.
 """
 import argparse
 import os.path as osp
@@ -20,7 +20,7 @@ from .complexity import REPO_ROOT, count_config
 
 MV2 = 'configs/mobilenet_v2/mobilenet-v2_{}_in100.py'
 RES = 'configs/resnet/{}_in100.py'
-SSD = 'configs/ssdlite/ssdlite_mobilenetv2-{}_2xb64-30e_coco.py'
+SSD = 'configs/ssdlite/ssdlite-fna_mobilenetv2-{}_2xb64-30e_coco.py'
 
 BN_MV2 = dict(module='BN', r='#', g='#', params=2.35, madds=299.62, acc='86.48 / 83.61 / 82.50',
               config=MV2.format('bn_1xb64-240e'))
@@ -116,12 +116,11 @@ TABLES: Dict[int, dict] = {
 }
 # Table 5 gives MAdds as '0.81GB' (0.81G); it is stored above in millions.
 NOTES = {
-    3: 'our ResNets are the standard ResNet-18/34 (mmpretrain), whose usual Mult-Adds are 1.81G / '
-       '3.66G. The Mult-Adds difference to the paper is the same for ResNet-18 and ResNet-34, BN '
-       'and DN-B alike, so it lies in a part both networks share (stem, stage transitions), not in '
-       'the DN layers: the SC-Module increments over BN match the paper.',
-    5: "the paper gives MAdds as '0.81GB', i.e. 0.81G (two significant digits); ratios against "
-       '810M are approximate.',
+    3: "the networks are DenseNAS's ResNet-18/34 (3x3 stride-2 stem, no max-pool, stride-2 first "
+       "stage with a 1x1 projection: dn_mm's DenseNASResNet); mmpretrain's standard ResNets "
+       '(configs/resnet/resnet{18,34}-mmpretrain_*) count 11.23M / 1813.61M and 21.34M / 3663.30M.',
+    5: "FNA's SSDLite (576-channel expansion tap, FNA's head and anchors). The paper gives MAdds as "
+       "'0.81GB', i.e. 0.81G (two significant digits): ratios against 810M are approximate.",
 }
 TOLERANCE = 0.005
 
@@ -129,7 +128,7 @@ TOLERANCE = 0.005
 def off_notes(rows: List[dict]) -> List[str]:
     """Name the rows whose counts are beyond 0.5% of the paper's, with ours - paper."""
     notes = []
-    for what, ratio_key, ours_key, paper_key in (('#params', 'params_ratio', 'params_paper', 'params'),
+    for what, ratio_key, ours_key, paper_key in (('#params', 'params_ratio', 'params', 'params'),
                                                  ('Mult-Adds', 'madds_ratio', 'mult_adds', 'madds')):
         diffs = []
         for row in rows:
@@ -142,6 +141,7 @@ def off_notes(rows: List[dict]) -> List[str]:
         if diffs:
             notes.append(f'{what} beyond 0.5% of the paper (ours - paper): ' + '; '.join(diffs))
     return notes
+
 
 def compute_tables(tables=(1, 2, 3, 5, 6, 7), root: str = REPO_ROOT) -> List[dict]:
     """One dict per table: ``number``, ``title``, ``rows`` (paper row + ours), ``notes``.
@@ -169,7 +169,7 @@ def compute_tables(tables=(1, 2, 3, 5, 6, 7), root: str = REPO_ROOT) -> List[dic
             row = dict(row)
             if osp.isfile(path):
                 ours = count_config(path)
-                row.update(ours=ours, params_ratio=ours['params_paper'] / (row['params'] * 1e6),
+                row.update(ours=ours, params_ratio=ours['params'] / (row['params'] * 1e6),
                            madds_ratio=ours['mult_adds'] / (row['madds'] * 1e6))
             else:
                 row.update(ours=None, params_ratio=None, madds_ratio=None)
@@ -182,7 +182,7 @@ def compute_tables(tables=(1, 2, 3, 5, 6, 7), root: str = REPO_ROOT) -> List[dic
 
 
 HEADER = ['Module', 'r', 'g', '{setting}', 'Paper {acc}', 'Config', '#p paper', '#p ours',
-          'ratio', '#p built', 'Mult-Adds paper', 'Mult-Adds ours', 'ratio']
+          'ratio', 'Mult-Adds paper', 'Mult-Adds ours', 'ratio']
 
 
 def table_lines(table: dict, markdown: bool = False) -> List[str]:
@@ -198,16 +198,16 @@ def table_lines(table: dict, markdown: bool = False) -> List[str]:
         ours = row['ours']
         paper_madds = f"{row['madds'] / 1e3:.2f}G" if detection else f"{row['madds']:.2f}M"
         if ours is None:
-            vals = ['missing', '-', '-', '-', '-']
+            vals = ['missing', '-', '-', '-']
         else:
             our_madds = (f"{ours['mult_adds'] / 1e9:.3f}G" if detection
                          else f"{ours['mult_adds'] / 1e6:.2f}M")
-            vals = [f"{ours['params_paper'] / 1e6:.2f}M", f"{row['params_ratio']:.3f}",
-                    f"{ours['params'] / 1e6:.2f}M", our_madds, f"{row['madds_ratio']:.3f}"]
+            vals = [f"{ours['params'] / 1e6:.2f}M", f"{row['params_ratio']:.3f}", our_madds,
+                    f"{row['madds_ratio']:.3f}"]
         config = osp.basename(row['config'])
         body.append([row['module'], row['r'], row['g'], row['setting'], row['acc'],
                      f'`{config}`' if markdown else config, f"{row['params']:.2f}M", vals[0],
-                     vals[1], vals[2], paper_madds, vals[3], vals[4]])
+                     vals[1], paper_madds, vals[2], vals[3]])
     if markdown:
         lines.append('')
         lines.append('| ' + ' | '.join(header) + ' |')

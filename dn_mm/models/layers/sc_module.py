@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weight_init import he_fout_std
+
 
 def check_r(r) -> int:
     if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
@@ -123,8 +125,8 @@ class SCModule(nn.Module):
     def reset_parameters(self) -> None:
         if self.init == 'he_fout':
             # a 1x1 conv's fan-out per group is its out_channels / groups
-            nn.init.normal_(self.fc1, 0.0, math.sqrt(2.0 / self.hidden))
-            nn.init.normal_(self.fc2, 0.0, math.sqrt(2.0 * self.groups / (2 * self.num_features)))
+            nn.init.normal_(self.fc1, 0.0, he_fout_std(1, self.hidden))
+            nn.init.normal_(self.fc2, 0.0, he_fout_std(1, 2 * self.num_features, self.groups))
         else:
             nn.init.kaiming_uniform_(self.fc1, a=math.sqrt(5))  # nn.Linear's default
             nn.init.zeros_(self.fc2)

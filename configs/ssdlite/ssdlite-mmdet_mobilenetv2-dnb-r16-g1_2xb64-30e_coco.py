@@ -1,6 +1,6 @@
 # SSDLite + MobileNetV2 with DN-B (r=16, g=1) on COCO 2017 (not in the paper's Table 5: the
 # cheaper DN-B of Tables 1, 6, 7). Backbone from mobilenet-v2_dnb-r16-g1_1xb64-240e_in100.py.
-_base_ = './ssdlite_mobilenetv2-bn_2xb64-30e_coco.py'
+_base_ = './ssdlite-mmdet_mobilenetv2-bn_2xb64-30e_coco.py'
 
 model = dict(
     backbone=dict(

@@ -11,6 +11,6 @@ model = dict(
         type='mmpretrain.MobileNetV2',
         widen_factor=1.0,
         out_indices=(4, 7),
-        norm_cfg=dict(type='BN'),
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1),  # the ImageNet-100 run's (DenseNAS's)
         init_cfg=dict(type='Pretrained', prefix='backbone.', strict=True,
                       checkpoint='checkpoints/mobilenet-v2_bn_in100_backbone.pth')))

@@ -1,5 +1,5 @@
 # SSDLite + MobileNetV2 with DN-B (16, oup), mmdet's model-zoo schedule (see the BN twin).
-_base_ = './ssdlite_mobilenetv2-bn_8xb24-600e_coco.py'
+_base_ = './ssdlite-mmdet_mobilenetv2-bn_8xb24-600e_coco.py'
 
 model = dict(
     backbone=dict(

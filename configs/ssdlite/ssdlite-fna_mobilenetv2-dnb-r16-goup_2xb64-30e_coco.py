@@ -1,0 +1,13 @@
+# FNA's SSDLite + MobileNetV2 with DN-B (r=16, g=oup) on COCO 2017: paper Table 5 (19.2 mAP;
+# 6.33M, 0.81G). Everything as the BN config except the backbone's norm (the paper: "all
+# settings are the same except that the backbone network uses DN-B"), initialised from the DN-B
+# ImageNet-100 run (mobilenet-v2_dnb-r16-goup_1xb64-240e_in100.py), exported with
+#   python tools/model_converters/export_backbone.py \
+#       work_dirs/mobilenet-v2_dnb-r16-goup_1xb64-240e_in100/best_accuracy_top1_epoch_*.pth \
+#       checkpoints/mobilenet-v2_dnb-r16-goup_in100_backbone.pth
+_base_ = './ssdlite-fna_mobilenetv2-bn_2xb64-30e_coco.py'
+
+model = dict(
+    backbone=dict(
+        norm_cfg=dict(type='DNB', r=16, g='oup', form='paper'),
+        init_cfg=dict(checkpoint='checkpoints/mobilenet-v2_dnb-r16-goup_in100_backbone.pth')))

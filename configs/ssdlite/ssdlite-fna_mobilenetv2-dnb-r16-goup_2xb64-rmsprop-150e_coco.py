@@ -1,0 +1,9 @@
+# FNA's SSDLite + MobileNetV2 with DN-B (16, oup), FNA's schedule (INFERRED FROM FNA, see the BN
+# twin ssdlite-fna_mobilenetv2-bn_2xb64-rmsprop-150e_coco.py); backbone as in
+# ssdlite-fna_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py.
+_base_ = './ssdlite-fna_mobilenetv2-bn_2xb64-rmsprop-150e_coco.py'
+
+model = dict(
+    backbone=dict(
+        norm_cfg=dict(type='DNB', r=16, g='oup', form='paper'),
+        init_cfg=dict(checkpoint='checkpoints/mobilenet-v2_dnb-r16-goup_in100_backbone.pth')))
