@@ -17,6 +17,11 @@ Nothing in site-packages is edited, and safe loading stays on.
    (ours, mmdet's own) is fixed once dn_mm is imported.
 3. mmengine's ``Pretrained`` initializer cannot fail on a checkpoint that does
    not fit; it gains an opt-in ``strict=True`` (see register_strict_pretrained).
+4. mmengine loads local checkpoint files with a bare ``torch.load``: a
+   truncated, empty or foreign file ends in a zipfile / pickle traceback. Its
+   local loader is replaced by one that raises a ``CheckpointFileError``
+   naming the file and the fault (see dn_mm.engine.checkpoint_file); loading
+   stays safe (weights_only).
 """
 import pickle
 
@@ -122,7 +127,19 @@ def register_strict_pretrained() -> None:
                                         force=True)
 
 
+def load_from_local(filename, map_location):
+    """mmengine's local checkpoint loader, with faults reported per file."""
+    from .engine.checkpoint_file import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location=map_location)
+
+
+def check_local_checkpoints() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+
+
 def apply() -> None:
     allow_mmengine_checkpoints()
+    check_local_checkpoints()
     fix_ssd_head()
     register_strict_pretrained()

@@ -1,4 +1,4 @@
 """OpenMMLab engine glue: hooks, the paper's run report, CPU-distributed runs, the tools' CLI."""
-from .hooks import EpochMetricsHook
+from .hooks import EpochMetricsHook, ExactResumeHook
 
-__all__ = ['EpochMetricsHook']
+__all__ = ['EpochMetricsHook', 'ExactResumeHook']
