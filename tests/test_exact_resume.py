@@ -54,7 +54,7 @@ def write_config(tmp_path: Path, name: str, base: Path, body: str, freeze: str =
     cfg.write_text(f'_base_ = {str(base)!r}\n' + textwrap.dedent(body) + textwrap.dedent(f'''
         custom_imports = dict(imports=['dn_mm', 'mmpretrain.models', 'freeze_at'],
                               allow_failed_imports=False)
-        custom_hooks = [dict(type='EpochMetricsHook'), {hooks}
+        custom_hooks = [dict(type='EpochMetricsHook'), dict(type='NonFiniteGuardHook'), {hooks}
                         dict(type='ExactResumeHook', interval=INTERVAL)]
         randomness = dict(seed=0, deterministic=True)
         '''))

@@ -67,5 +67,6 @@ custom_hooks = [
     # dn_mm: --resume continues bit for bit (RNG states, mid-epoch position, atomic writes);
     # a checkpoint every 500 iterations too (an ImageNet-100 epoch at batch 64 has ~1,600)
     dict(type='ExactResumeHook', interval=500),
+    dict(type='NonFiniteGuardHook'),  # dn_mm: stop at the first NaN/inf, naming where
 ]
 test_best_after_train = True

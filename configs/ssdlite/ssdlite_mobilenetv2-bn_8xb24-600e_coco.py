@@ -20,4 +20,5 @@ custom_hooks = [
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),  # mmdet's
     # dn_mm: --resume continues bit for bit (RNG states, mid-epoch position, atomic writes)
     dict(type='ExactResumeHook', interval=300),
+    dict(type='NonFiniteGuardHook'),  # dn_mm: stop at the first NaN/inf, naming where
 ]
