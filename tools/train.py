@@ -15,7 +15,8 @@ from mmengine.config import Config
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
 from dn_mm.engine.paper_report import paper_report
-from dn_mm.engine.runner_cli import add_common_args, build_runner, load_config, parse_common
+from dn_mm.engine.runner_cli import (add_common_args, build_runner, checkpoint_errors_exit,
+                                     load_config, parse_common)
 
 
 def parse_args(argv=None):
@@ -55,6 +56,11 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    with checkpoint_errors_exit():
+        train(args, cfg)
+
+
+def train(args, cfg):
     runner = build_runner(cfg)
     runner.train()
     if cfg.get('test_best_after_train', False) and not args.no_test:
