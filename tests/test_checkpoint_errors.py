@@ -58,13 +58,18 @@ def test_every_fault_is_named_with_its_file_by_every_loader(tmp_path):
 
 
 def test_pretrained_init_names_the_bad_file(tmp_path):
-    from mmpretrain.registry import MODELS
-    import mmpretrain.models  # noqa: F401
+    from mmengine.model import BaseModule
+
+    class Net(BaseModule):
+        def __init__(self, init_cfg):
+            super().__init__(init_cfg)
+            self.fc = torch.nn.Linear(2, 2)
+
     path, words = bad_files(tmp_path)['truncated']
-    backbone = MODELS.build(dict(type='MobileNetV2', widen_factor=0.25, init_cfg=dict(
-        type='Pretrained', checkpoint=str(path), prefix='backbone.')))
-    with pytest.raises(CheckpointFileError, match=f'{path}: {words}'):
-        backbone.init_weights()
+    for init_cfg in (dict(type='Pretrained', checkpoint=str(path)),
+                     dict(type='Pretrained', checkpoint=str(path), prefix='backbone.')):
+        with pytest.raises(CheckpointFileError, match=f'{path}: {words}'):
+            Net(init_cfg).init_weights()
 
 
 def test_converters_name_the_bad_file(tmp_path, capsys):
