@@ -21,6 +21,11 @@ describes each.
    (ours, mmdet's own) is fixed once dn_mm is imported.
 3. mmengine's ``Pretrained`` initializer cannot fail on a checkpoint that does
    not fit; it gains an opt-in ``strict=True`` (see register_strict_pretrained).
+4. mmengine loads local checkpoint files with a bare ``torch.load``: a
+   truncated, empty or foreign file ends in a zipfile / pickle traceback. Its
+   local loader is replaced by one that raises a ``CheckpointFileError``
+   naming the file and the fault (see dn_mm.engine.checkpoint_file); loading
+   stays safe (weights_only).
 """
 import inspect
 import io
@@ -159,6 +164,23 @@ def register_strict_pretrained() -> None:
                                         force=True)
 
 
+def load_from_local(filename, map_location):
+    """mmengine's local checkpoint loader, with faults reported per file."""
+    from .engine.checkpoint_file import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location=map_location)
+
+
+def local_loader_is_bare() -> bool:
+    """Is mmengine's own local-file loader (a bare ``torch.load``) still the one registered?"""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    return getattr(CheckpointLoader._schemes.get(''), '__module__', '') == 'mmengine.runner.checkpoint'
+
+
+def check_local_checkpoints() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+
+
 #: (name, does upstream still need it, the fix, what it changes)
 FIXES = (
     ('safe-checkpoint-globals', mmengine_checkpoints_refused, allow_mmengine_checkpoints,
@@ -167,6 +189,9 @@ FIXES = (
      'mmdet SSDHead gets a read-only loss_cls (mmdet#11780)'),
     ('pretrained-strict', pretrained_lacks_strict, register_strict_pretrained,
      "init_cfg type='Pretrained' accepts strict=True (default False, as mmengine)"),
+    ('checkpoint-file-errors', local_loader_is_bare, check_local_checkpoints,
+     'local checkpoint files load through dn_mm.engine.checkpoint_file (one clear error per '
+     'bad file; still weights_only)'),
 )
 
 

@@ -70,6 +70,9 @@ def train_and_val_step(cfg):
 def test_config_trains_and_validates_one_iteration(path):
     cfg = Config.fromfile(str(ROOT / path))
     assert cfg.custom_imports.imports[0] == 'dn_mm'
+    # every config we ship resumes exactly (issue 11)
+    hooks = [h['type'] for h in cfg.custom_hooks]
+    assert 'ExactResumeHook' in hooks and 'NonFiniteGuardHook' in hooks
     model, outputs = train_and_val_step(cfg)
     norm = cfg.model.backbone.norm_cfg['type']
     assert (len(list(dn_mm.dn_layers(model))) > 0) == (norm != 'BN')

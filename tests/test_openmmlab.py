@@ -1,7 +1,6 @@
 """DN layers inside real OpenMMLab models: init, conversion, counts, freezing, sync."""
 import copy
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -347,7 +346,8 @@ def test_checkpoint_that_runs_code_is_still_refused(tmp_path):
     marker = tmp_path / 'pwned'
     ckpt = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, ckpt)
-    with pytest.raises(pickle.UnpicklingError):
+    from dn_mm.engine.checkpoint_file import CheckpointFileError
+    with pytest.raises(CheckpointFileError, match=f'{ckpt}: refused by safe loading'):
         load_checkpoint(nn.Linear(2, 2), str(ckpt), map_location='cpu')
     assert not marker.exists()
 

@@ -11,7 +11,8 @@ import os.path as osp
 from mmengine.config import Config, ConfigDict
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.runner_cli import add_common_args, build_runner, load_config, parse_common
+from dn_mm.engine.runner_cli import (add_common_args, build_runner, checkpoint_errors_exit,
+                                     load_config, parse_common)
 
 
 def parse_args(argv=None):
@@ -68,7 +69,8 @@ def main(argv=None):
         else:
             from mmengine.evaluator import DumpResults as Dump
         runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
-    return runner.test()
+    with checkpoint_errors_exit():
+        return runner.test()
 
 
 if __name__ == '__main__':

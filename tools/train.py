@@ -10,7 +10,8 @@ import argparse
 from mmengine.config import Config
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.runner_cli import add_common_args, build_runner, load_config, parse_common
+from dn_mm.engine.runner_cli import (add_common_args, build_runner, checkpoint_errors_exit,
+                                     load_config, parse_common)
 
 
 def parse_args(argv=None):
@@ -54,7 +55,8 @@ def main(argv=None):
         for hook in cfg.get('custom_hooks', []):
             if hook.get('type') == 'TestBestCheckpointHook':
                 hook['enabled'] = False
-    build_runner(cfg).train()
+    with checkpoint_errors_exit():
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -14,3 +14,11 @@ model = dict(
         norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1),  # the ImageNet-100 run's (DenseNAS's)
         init_cfg=dict(type='Pretrained', prefix='backbone.', strict=True,
                       checkpoint='checkpoints/mobilenet-v2_bn_in100_backbone.pth')))
+
+custom_hooks = [
+    dict(type='NumClassCheckHook'),  # mmdet's
+    dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),  # mmdet's
+    # dn_mm: --resume continues bit for bit (RNG states, mid-epoch position, atomic writes)
+    dict(type='ExactResumeHook', interval=300),
+    dict(type='NonFiniteGuardHook'),  # dn_mm: stop at the first NaN/inf, naming where
+]

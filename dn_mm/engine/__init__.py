@@ -1,4 +1,4 @@
 """OpenMMLab engine glue: hooks, the paper's run report, CPU-distributed runs, the tools' CLI."""
-from .hooks import EpochMetricsHook, TestBestCheckpointHook
+from .hooks import EpochMetricsHook, ExactResumeHook, NonFiniteGuardHook, TestBestCheckpointHook
 
-__all__ = ['EpochMetricsHook', 'TestBestCheckpointHook']
+__all__ = ['EpochMetricsHook', 'ExactResumeHook', 'NonFiniteGuardHook', 'TestBestCheckpointHook']

@@ -1,10 +1,15 @@
-"""What tools/train.py and tools/test.py share: common arguments and config loading.
+"""What tools/train.py and tools/test.py share: arguments, config loading, the Runner.
 
 As in mmdet / mmpretrain: ``--work-dir``, ``--cfg-options``, ``--launcher``,
-``--local-rank``; the work dir defaults to ``work_dirs/<config name>``.
+``--local-rank``; the work dir defaults to ``work_dirs/<config name>``. The
+Runner checks every checkpoint it loads (``tools/test.py``'s, ``load_from``,
+``--resume``) for its kind, and a bad checkpoint file ends the tool with one
+line naming the file and the fault (:func:`checkpoint_errors_exit`).
 """
 import os
 import os.path as osp
+import types
+from contextlib import contextmanager
 
 from mmengine.config import Config, DictAction
 
@@ -47,4 +52,40 @@ def build_runner(cfg):
 
     from .cpu_distributed import prepare_cpu_distributed
     prepare_cpu_distributed(cfg, cfg.launcher)
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.load_checkpoint = types.MethodType(load_checked_checkpoint, runner)
+    return runner
+
+
+def load_checked_checkpoint(runner, filename, map_location='cpu', strict=False,
+                            revise_keys=[(r'^module.', '')]):
+    """``Runner.load_checkpoint``, refusing a checkpoint of another kind of model.
+
+    Same steps as mmengine 0.10's, plus :func:`check_checkpoint_kind` (and, when
+    resuming, :func:`check_resumable`) before the weights are loaded.
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+
+    from .checkpoint_file import check_checkpoint_kind, check_resumable
+    from .hooks.exact_resume_hook import is_resuming
+    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_checkpoint_kind(model, checkpoint, filename)
+    if is_resuming(runner):
+        check_resumable(checkpoint, filename)
+    runner.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+    checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
+    runner._has_loaded = True
+    runner.logger.info(f'Load checkpoint from {filename}')
+    return checkpoint
+
+
+@contextmanager
+def checkpoint_errors_exit():
+    """Turn a :class:`CheckpointFileError` into a one-line exit (no traceback)."""
+    from .checkpoint_file import CheckpointFileError
+    try:
+        yield
+    except CheckpointFileError as err:
+        raise SystemExit(f'error: {err}') from None

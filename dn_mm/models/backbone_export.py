@@ -7,16 +7,13 @@ classification head, optimizer state and message hub. Written atomically.
 """
 import os
 
-import torch
-
+from ..engine.checkpoint_file import load_checkpoint_file, state_dict_of
 from ..utils import save_checkpoint_atomic
 
 
 def export_backbone(src: str, dst: str, prefix: str = 'backbone.') -> int:
-    ckpt = torch.load(src, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{src} holds no state dict')
+    ckpt = load_checkpoint_file(src, map_location='cpu')  # CheckpointFileError (a ValueError)
+    state = state_dict_of(ckpt, src)
     backbone = {k: v for k, v in state.items() if k.startswith(prefix)}
     if not backbone:
         raise ValueError(f'{src} has no weights under the prefix {prefix!r}; '

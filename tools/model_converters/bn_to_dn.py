@@ -14,9 +14,8 @@ the SC-Module keys reported missing.
 import argparse
 import os
 
-import torch
-
 import dn_mm  # noqa: F401  (also allowlists mmengine checkpoint contents for safe loading)
+from dn_mm.engine.checkpoint_file import CheckpointFileError, load_checkpoint_file, state_dict_of
 from dn_mm.models import bn_checkpoint_to_dn
 from dn_mm.utils import save_checkpoint_atomic
 
@@ -36,10 +35,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not os.path.isfile(args.src):
         parser.error(f'src: no such checkpoint file: {args.src}')
-    ckpt = torch.load(args.src, map_location='cpu')  # weights_only (safe) loading
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        parser.error(f'src: {args.src} holds no state dict')
+    try:  # safe (weights_only) loading; a bad file is named with its fault
+        ckpt = load_checkpoint_file(args.src, map_location='cpu')
+        state = state_dict_of(ckpt, args.src)
+    except CheckpointFileError as err:
+        parser.error(f'src: {err}')
     try:
         converted = bn_checkpoint_to_dn(state, r=args.r, g=args.g, seed=args.seed)
     except ValueError as err:

@@ -6,6 +6,8 @@ its figures plot accuracy or mAP per epoch. mmengine logs training scalars
 smoothed over a window, so this hook averages the training metrics over each
 whole epoch itself and stores them beside that epoch's val metrics in
 ``<work_dir>/epoch_metrics.json`` (rewritten atomically after every epoch).
+Its state travels in the checkpoints, so a resumed run (even one resumed
+mid-epoch) keeps the epochs before the resume and the partial epoch's sums.
 """
 import json
 import os
@@ -16,6 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ...utils import write_json_atomic
+from .exact_resume_hook import is_resuming
 
 FILENAME = 'epoch_metrics.json'
 
@@ -41,10 +44,28 @@ class EpochMetricsHook(Hook):
         self.epochs = {}
         self._sums = defaultdict(float)
         self._count = 0
+        self._in_epoch = False
+        self._resumed_in_epoch = False
 
     def before_train_epoch(self, runner) -> None:
-        self._sums.clear()
-        self._count = 0
+        if not self._resumed_in_epoch:
+            self._sums.clear()
+            self._count = 0
+        self._resumed_in_epoch = False
+        self._in_epoch = True
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        partial = dict(sums=dict(self._sums), count=self._count) if self._in_epoch else None
+        checkpoint['dn_mm_epoch_metrics'] = dict(epochs=self.epochs, partial=partial)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('dn_mm_epoch_metrics')
+        if not is_resuming(runner) or state is None:
+            return
+        self.epochs = state['epochs']
+        self._sums = defaultdict(float, (state['partial'] or {}).get('sums', {}))
+        self._count = (state['partial'] or {}).get('count', 0)
+        self._resumed_in_epoch = state['partial'] is not None
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if not outputs:
@@ -55,6 +76,7 @@ class EpochMetricsHook(Hook):
         self._count += 1
 
     def after_train_epoch(self, runner) -> None:
+        self._in_epoch = False
         train = {f'train/{k}': v / max(self._count, 1) for k, v in self._sums.items()}
         # runner.epoch is 0-based here and advances before validation runs
         self.epochs.setdefault(str(runner.epoch + 1), {}).update(train)
