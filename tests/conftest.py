@@ -1,4 +1,4 @@
-"""Test-suite settings.
+"""Test-suite settings and the helpers several test files share.
 
 Property tests draw their examples from a fixed seed (``derandomize``), so a CI
 run is reproducible and a failure can be replayed; the properties still range
@@ -8,14 +8,67 @@ to draw fresh examples locally.
 import gzip
 import os
 import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import settings
+from PIL import Image
 
 settings.register_profile('ci', derandomize=True, deadline=None, print_blob=True)
 settings.register_profile('explore', deadline=None)
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- the tools, run as a user runs them --
+
+def run_tool(*args, port=None, check=False, timeout=600):
+    """Run ``args`` (a tool and its arguments) from the repository root, one thread.
+
+    ``.py`` tools run with this interpreter; ``.sh`` scripts with bash and
+    ``PYTHON`` set to it. ``port`` sets ``PORT`` for the distributed scripts.
+    """
+    args = [str(a) for a in args]
+    if args[0].endswith('.py'):
+        args = [sys.executable] + args
+    elif args[0].endswith('.sh'):
+        args = ['bash'] + args
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1')
+    if port is not None:
+        env['PORT'] = str(port)
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc
+
+
+def detection_overrides(data: Path, backbone: Path):
+    """``--cfg-options`` running a demo detection config on the COCO tree ``data``, 1 epoch."""
+    ann = data / 'annotations'
+    return ['--cfg-options', f'train_dataloader.dataset.data_root={data}',
+            f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}',
+            f'val_evaluator.ann_file={ann / "instances_val.json"}',
+            f'test_evaluator.ann_file={ann / "instances_val.json"}',
+            f'model.backbone.init_cfg.checkpoint={backbone}',
+            'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+            'test_dataloader.batch_size=2', 'train_cfg.max_epochs=1',
+            'default_hooks.logger.interval=1']
+
+
+def assert_png(path):
+    """``path`` is a readable PNG, written atomically (no temporary file left beside it)."""
+    assert os.path.isfile(path), path
+    with Image.open(path) as im:
+        assert im.format == 'PNG'
+        assert im.size[0] > 0 and im.size[1] > 0
+    leftovers = [f for f in os.listdir(os.path.dirname(path) or '.') if f.endswith('.tmp')]
+    assert not leftovers, leftovers
 
 
 # -- Fashion-MNIST idx files, made by the tests (the dataset tools and the norm study) --
@@ -85,3 +138,76 @@ def make_tiny_imagenet(root, classes=('n01', 'n02', 'n03'), per_split=2, size=40
         (meta / f'{split}.txt').write_text(''.join(lines))
     (meta / 'classes.txt').write_text(''.join(f'{c}\n' for c in classes))
     return root
+
+
+# -- a fake deepforest wheel (the detection demo data's source) --
+
+METADATA = 'Metadata-Version: 2.4\nName: deepforest\nVersion: 9.9.9\n' \
+           'License: MIT\n\nlong description License: GPL\n'
+
+
+def noise_image(w, h, seed):
+    """Smooth random RGB image (JPEG-friendly, but every region differs)."""
+    rng = np.random.RandomState(seed)
+    small = Image.fromarray(rng.randint(0, 256, (8, 8, 3), dtype=np.uint8))
+    return small.resize((w, h), Image.BILINEAR)
+
+
+def _csv(path, rows):
+    lines = ['image_path,xmin,ymin,xmax,ymax,label']
+    lines += [f'{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},Tree' for r in rows]
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def _voc(path, filename, w, h, boxes, name='Dead'):
+    objs = ''.join(
+        f'<object><name>{name}</name><bndbox><xmin>{b[0]}</xmin>'
+        f'<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax>'
+        '</bndbox></object>' for b in boxes)
+    path.write_text(f'<annotation><filename>{filename}</filename><size>'
+                    f'<width>{w}</width><height>{h}</height><depth>3</depth>'
+                    f'</size>{objs}</annotation>')
+
+
+def make_deepforest_data(root, n_sources=4):
+    """A fake extracted deepforest wheel: root/deepforest/data + root/*.dist-info
+    (tools/dataset_converters/deepforest_to_coco.py reads the real one)."""
+    data = root / 'deepforest' / 'data'
+    data.mkdir(parents=True)
+    dist = root / 'deepforest-9.9.9.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text(METADATA)
+    (data / '__init__.py').write_text('')
+    (data / 'classes.csv').write_text('Dead,0\nAlive,1\n')  # not annotations
+    a = noise_image(96, 64, 1)
+    a.save(data / 'a.png')
+    a.save(data / 'a.tif')  # same scene twice (like OSBS_029.png/.tif)
+    a_rows = [('a.png', 2, 2, 12, 14), ('a.png', 40, 5, 60, 20),
+              ('a.png', 70, 40, 90, 60), ('a.png', 28, 30, 44, 44)]
+    rows = list(a_rows)
+    if n_sources >= 2:
+        noise_image(64, 64, 2).save(data / 'b.jpg', quality=95)
+        rows += [('b.jpg', 5, 5, 20, 25), ('b.jpg', 40.5, 36, 60.5, 50)]
+    rows += [('nope.png', 1, 1, 5, 5),  # image not shipped -> ignored
+             ('a.png', 0, 0, 0, 0)]  # degenerate (empty-image marker)
+    _csv(data / 'ann.csv', rows)
+    _csv(data / 'old.csv', [('a.tif', 2, 2, 12, 14)])  # smaller duplicate set
+    if n_sources >= 3:
+        noise_image(80, 40, 3).save(data / 'c.png')
+        _csv(data / 'c.csv', [('c.png', 10, 10, 30, 30),
+                              ('c.png', 50, 5, 75, 35)])
+    if n_sources >= 4:
+        noise_image(20, 50, 4).save(data / 'd.png')  # narrower than a tile
+        _voc(data / 'd.xml', 'd.png', 20, 50, [(2, 3, 18, 20), (1, 30, 15,
+                                                                 48)])
+    (data / 'broken.tif').write_bytes(b'II*\x00 definitely not a tiff')
+    _csv(data / 'broken.csv', [('broken.tif', 1, 1, 10, 10)])
+    return root
+
+
+def make_deepforest_wheel(root, path):
+    with zipfile.ZipFile(path, 'w') as zf:
+        for p in sorted(root.rglob('*')):
+            if p.is_file():
+                zf.write(p, p.relative_to(root).as_posix())
+    return path

@@ -5,8 +5,6 @@ Each tool is exercised as functions and once through its command line.
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +14,8 @@ from torch import nn
 
 from dn_mm import DNB, DNC, SEBN
 from dn_mm.analysis import complexity, get_flops, paper_tables, plot_curves, visualize_affine
+
+from conftest import assert_png, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
@@ -31,21 +31,7 @@ PAPER_MV2 = {
 
 
 def run_cli(tool, *args, check=True):
-    env = dict(os.environ, OMP_NUM_THREADS='1')  # modest CPU use (and faster on a busy CPU)
-    proc = subprocess.run([sys.executable, osp.join(TOOLS, tool), *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def assert_png(path):
-    assert osp.isfile(path)
-    with Image.open(path) as im:
-        assert im.format == 'PNG'
-        assert im.size[0] > 0 and im.size[1] > 0
-    leftovers = [f for f in os.listdir(osp.dirname(path)) if f.endswith('.tmp')]
-    assert not leftovers, leftovers
+    return run_tool(osp.join(TOOLS, tool), *args, check=check, timeout=300)
 
 
 # --------------------------------------------------------------------------- complexity

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import make_deepforest_data, make_deepforest_wheel, noise_image
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / 'tools' / 'dataset_converters' / 'deepforest_to_coco.py'
 
@@ -23,76 +25,6 @@ _spec.loader.exec_module(d2c)
 
 # the fake broken.tif makes Pillow warn while probing it; that is expected
 pytestmark = pytest.mark.filterwarnings('ignore:Corrupt EXIF data')
-
-METADATA = 'Metadata-Version: 2.4\nName: deepforest\nVersion: 9.9.9\n' \
-           'License: MIT\n\nlong description License: GPL\n'
-
-
-def _noise(w, h, seed):
-    """Smooth random RGB image (JPEG-friendly, but every region differs)."""
-    rng = np.random.RandomState(seed)
-    small = Image.fromarray(rng.randint(0, 256, (8, 8, 3), dtype=np.uint8))
-    return small.resize((w, h), Image.BILINEAR)
-
-
-def _csv(path, rows):
-    lines = ['image_path,xmin,ymin,xmax,ymax,label']
-    lines += [f'{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},Tree' for r in rows]
-    path.write_text('\n'.join(lines) + '\n')
-
-
-def _voc(path, filename, w, h, boxes, name='Dead'):
-    objs = ''.join(
-        f'<object><name>{name}</name><bndbox><xmin>{b[0]}</xmin>'
-        f'<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax>'
-        '</bndbox></object>' for b in boxes)
-    path.write_text(f'<annotation><filename>{filename}</filename><size>'
-                    f'<width>{w}</width><height>{h}</height><depth>3</depth>'
-                    f'</size>{objs}</annotation>')
-
-
-def make_data(root, n_sources=4):
-    """Fake extracted wheel: root/deepforest/data + root/*.dist-info."""
-    data = root / 'deepforest' / 'data'
-    data.mkdir(parents=True)
-    dist = root / 'deepforest-9.9.9.dist-info'
-    dist.mkdir()
-    (dist / 'METADATA').write_text(METADATA)
-    (data / '__init__.py').write_text('')
-    (data / 'classes.csv').write_text('Dead,0\nAlive,1\n')  # not annotations
-    a = _noise(96, 64, 1)
-    a.save(data / 'a.png')
-    a.save(data / 'a.tif')  # same scene twice (like OSBS_029.png/.tif)
-    a_rows = [('a.png', 2, 2, 12, 14), ('a.png', 40, 5, 60, 20),
-              ('a.png', 70, 40, 90, 60), ('a.png', 28, 30, 44, 44)]
-    rows = list(a_rows)
-    if n_sources >= 2:
-        _noise(64, 64, 2).save(data / 'b.jpg', quality=95)
-        rows += [('b.jpg', 5, 5, 20, 25), ('b.jpg', 40.5, 36, 60.5, 50)]
-    rows += [('nope.png', 1, 1, 5, 5),  # image not shipped -> ignored
-             ('a.png', 0, 0, 0, 0)]  # degenerate (empty-image marker)
-    _csv(data / 'ann.csv', rows)
-    _csv(data / 'old.csv', [('a.tif', 2, 2, 12, 14)])  # smaller duplicate set
-    if n_sources >= 3:
-        _noise(80, 40, 3).save(data / 'c.png')
-        _csv(data / 'c.csv', [('c.png', 10, 10, 30, 30),
-                              ('c.png', 50, 5, 75, 35)])
-    if n_sources >= 4:
-        _noise(20, 50, 4).save(data / 'd.png')  # narrower than a tile
-        _voc(data / 'd.xml', 'd.png', 20, 50, [(2, 3, 18, 20), (1, 30, 15,
-                                                                 48)])
-    (data / 'broken.tif').write_bytes(b'II*\x00 definitely not a tiff')
-    _csv(data / 'broken.csv', [('broken.tif', 1, 1, 10, 10)])
-    return root
-
-
-def make_wheel(root, path):
-    with zipfile.ZipFile(path, 'w') as zf:
-        for p in sorted(root.rglob('*')):
-            if p.is_file():
-                zf.write(p, p.relative_to(root).as_posix())
-    return path
-
 
 def tree_digest(out):
     return {
@@ -105,8 +37,8 @@ def tree_digest(out):
 @pytest.fixture(scope='module')
 def fake(tmp_path_factory):
     base = tmp_path_factory.mktemp('df')
-    root = make_data(base / 'extracted')
-    wheel = make_wheel(root, base / 'deepforest-9.9.9-py3-none-any.whl')
+    root = make_deepforest_data(base / 'extracted')
+    wheel = make_deepforest_wheel(root, base / 'deepforest-9.9.9-py3-none-any.whl')
     return root, wheel
 
 
@@ -278,7 +210,7 @@ def test_split_sources_greedy():
 
 
 def test_split_by_tile_when_few_sources(tmp_path):
-    root = make_data(tmp_path / 'src', n_sources=2)
+    root = make_deepforest_data(tmp_path / 'src', n_sources=2)
     s = d2c.convert(str(root), str(tmp_path / 'out'), tile=32,
                     val_ratio=0.3, seed=3)
     assert s['split_mode'] == 'tile'
@@ -298,14 +230,14 @@ def test_split_by_tile_when_few_sources(tmp_path):
 
 
 def test_split_mode_can_be_forced(tmp_path):
-    root = make_data(tmp_path / 'src', n_sources=4)
+    root = make_deepforest_data(tmp_path / 'src', n_sources=4)
     by_tile = d2c.convert(str(root), str(tmp_path / 't'), tile=32, val_ratio=0.3, split='tile')
     assert by_tile['split_mode'] == 'tile'
     # by tile, a source image can have tiles on both sides (the demo's choice with overlap 0)
     tr = {n.rsplit('_', 2)[0] for n in os.listdir(tmp_path / 't' / 'train')}
     va = {n.rsplit('_', 2)[0] for n in os.listdir(tmp_path / 't' / 'val')}
     assert tr & va
-    one = make_data(tmp_path / 'one', n_sources=1)
+    one = make_deepforest_data(tmp_path / 'one', n_sources=1)
     with pytest.raises(SystemExit, match='--split image needs at least 2'):
         d2c.convert(str(one), str(tmp_path / 'i'), tile=32, split='image')
     with pytest.raises(SystemExit, match="--split must be one of"):
@@ -395,7 +327,7 @@ def test_error_wheel_without_data(tmp_path):
 def test_error_no_annotation_csv(tmp_path):
     d = tmp_path / 'deepforest' / 'data'
     d.mkdir(parents=True)
-    _noise(40, 40, 0).save(d / 'x.png')
+    noise_image(40, 40, 0).save(d / 'x.png')
     (d / 'classes.csv').write_text('Dead,0\n')
     with pytest.raises(SystemExit, match='no annotation CSV'):
         d2c.convert(str(d), str(tmp_path / 'o'))

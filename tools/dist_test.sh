@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed testing, as mmdet's / mmpretrain's script:
-#   bash tools/dist_train.sh CONFIG CHECKPOINT GPUS [test.py args...]
+#   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (same on every node).
 # On machines without GPUs the processes use the gloo backend on the CPU.
 CONFIG=$1
