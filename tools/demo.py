@@ -239,6 +239,9 @@ def main(argv=None):
     print(f'\n[demo] done in {(time.time() - t0) / 60:.1f} min. Classification: Fashion-MNIST '
           'demo (64x64, 10 classes); detection: NEON tree crowns (320x320, COCO mAP in %).')
     print(table(work))
+    print('[demo] One seed, 300 test images and 20 val tiles: this shows that the pipeline works '
+          'end to end (data, pretraining, export, detection, evaluation), not which norm is '
+          'better; for that see the norm study (make study, README "Does DN-B hold up?").')
     print('\n[demo] pictures:\n' + '\n'.join(f'  {p}' for p in pictures))
 
 
