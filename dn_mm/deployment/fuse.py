@@ -148,7 +148,7 @@ def fold_norm(layer: nn.Module, conv: Optional[nn.Conv2d], where: str = 'norm la
         bn_scale = gamma / std
         pqr = dict(p=bn_scale, q=beta - mean * bn_scale, r=None)
     fc2 = (layer.fc2.weight.detach().double(), layer.fc2.bias.detach().double())
-    return _folded_sc(layer.num_features, (fc1_w, fc1_b), fc2, 1, nn.ReLU(), 'sigmoid', pqr,
+    return _folded_sc(layer.num_features, (fc1_w, fc1_b), fc2, 1, layer.act, 'sigmoid', pqr,
                       stats_in_conv, layer.fc1.weight)
 
 

@@ -4,7 +4,8 @@ As in mmdet / mmpretrain: ``--work-dir``, ``--cfg-options``, ``--launcher``,
 ``--local-rank``; the work dir defaults to ``work_dirs/<config name>``. The
 Runner checks every checkpoint it loads (``tools/test.py``'s, ``load_from``,
 ``--resume``) for its kind, and a bad checkpoint file ends the tool with one
-line naming the file and the fault (:func:`checkpoint_errors_exit`).
+line naming the file and the fault (:func:`checkpoint_errors_exit`), and so
+does a ``norm_cfg`` of an unknown type.
 """
 import os
 import os.path as osp
@@ -50,7 +51,12 @@ def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from ..models.build import check_norm_types
     from .cpu_distributed import prepare_cpu_distributed
+    try:  # an unknown norm_cfg type: one line naming it, not mmcv's 'Cannot find None'
+        check_norm_types(cfg.model, cfg.get('default_scope') or 'mmengine')
+    except ValueError as err:
+        raise SystemExit(f'error: config {err}') from None
     prepare_cpu_distributed(cfg, cfg.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.load_checkpoint = types.MethodType(load_checked_checkpoint, runner)

@@ -27,15 +27,14 @@ their backward are the hand-written functions of :mod:`dn_mm.models.layers.per_s
 from typing import Optional, Union
 
 import torch
-from mmengine.registry import MODELS
 from torch import Tensor
 
 from .dynamic_norm import DEFAULT_FORM, SC_INIT_OF_FORM, DynamicNormBase, resolve_form
+from .registry import register_dn_layer
 from .sc_module import SCModule
 
 
-# force=True: importlib.reload(dn_mm) re-registers the same class
-@MODELS.register_module(name=['DNB', 'DN-B'], force=True)
+@register_dn_layer(['DNB', 'DN-B'])
 class DNB(DynamicNormBase):
     """DN-B layer, a drop-in replacement for ``nn.BatchNorm2d``.
 

@@ -10,17 +10,16 @@ reproduce that result. DN-C with ``g=1`` has the parameter count of DN-B (r, 1).
 from typing import Optional, Union
 
 import torch
-from mmengine.registry import MODELS
 from torch import Tensor
 
 from .dynamic_norm import DEFAULT_FORM, SC_INIT_OF_FORM, DynamicNormBase, resolve_form
+from .registry import register_dn_layer
 from .sc_module import SCModule
 
 FUSE_POINTS = ('fc1', 'fc2')
 
 
-# force=True: importlib.reload(dn_mm) re-registers the same class
-@MODELS.register_module(name=['DNC', 'DN-C'], force=True)
+@register_dn_layer(['DNC', 'DN-C'])
 class DNC(DynamicNormBase):
     """DN-C layer.
 

@@ -125,6 +125,12 @@ class DynamicNormBase(nn.Module):
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
             raise ValueError(f'num_features must be a positive int, got {num_features!r}')
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+            raise ValueError(f'eps must be a number >= 0, got {eps!r}')
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(
+                momentum, (int, float)) or not 0 <= momentum <= 1):
+            raise ValueError(f'momentum must be None (cumulative average) or a number in [0, 1], '
+                             f'got {momentum!r}')
         self.norm = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=affine,
                                    track_running_stats=track_running_stats)
 
@@ -163,11 +169,18 @@ class DynamicNormBase(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f'{type(self).__name__} expects a 4-D input (N, C, H, W), got {shape}')
+        if not x.is_floating_point():
+            raise ValueError(f'{type(self).__name__} expects a floating-point input (float32, '
+                             f'float64, bfloat16, float16), got {x.dtype}')
         if x.size(1) != self.num_features:
             raise ValueError(f'{type(self).__name__} was built for {self.num_features} channels '
                              f'(num_features), got input with {x.size(1)} channels')
         if self.uses_batch_stats:
             n, _, h, w = x.shape
+            if n * h * w == 0:
+                raise ValueError(
+                    f'{type(self).__name__} got an empty input of size {tuple(x.shape)} when '
+                    'training (batch statistics): it has no statistics to normalise with')
             if n * h * w == 1:
                 raise ValueError(
                     f'{type(self).__name__} expected more than 1 value per channel when training '
@@ -194,13 +207,18 @@ class DynamicNormBase(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
+        if x.numel() == 0:  # eval on an empty batch: nothing to normalise, as BN
+            return x.clone()
         n, c, h, w = x.shape
+        # scale/shift in the statistics' dtype (fp32, or fp64 for fp64 x), whatever the
+        # dtype of the layer's parameters and buffers (layer.double(), layer.bfloat16())
+        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
 
         def coefficients(mean_n, var_n):
             scale, shift = self.coefficients(mean_n, var_n, h * w)[:2]
             if scale.dim() == 1:  # batch-shared (DN-C)
                 scale, shift = scale.expand(n, c), shift.expand(n, c)
-            return scale, shift
+            return scale.to(dtype), shift.to(dtype)
 
         stats = self.moments_needed()
         with autocast_off(x):

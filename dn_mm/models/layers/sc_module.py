@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..weight_init import he_fout_std
+from .registry import build_activation
 
 
 def check_r(r) -> int:
@@ -115,11 +116,7 @@ class SCModule(nn.Module):
         # Grouped FC2 stored as (out, in_per_group), the layout of a grouped
         # 1x1 convolution's weight without its spatial dims.
         self.fc2 = nn.Parameter(torch.empty(2 * num_features, self.hidden // self.groups))
-        act_cfg = dict(type='ReLU') if act_cfg is None else act_cfg
-        if not isinstance(act_cfg, dict) or 'type' not in act_cfg:
-            raise ValueError(f"act_cfg must be a dict with a 'type' key, got {act_cfg!r}")
-        from mmcv.cnn import build_activation_layer  # mmcv imports torch ops lazily; keep import cheap
-        self.act = build_activation_layer(act_cfg)
+        self.act = build_activation(dict(type='ReLU') if act_cfg is None else act_cfg)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -137,13 +134,15 @@ class SCModule(nn.Module):
         # override may): restart in this module's own init, whatever ran before.
         self.reset_parameters()
 
+    # The FCs run in the dtype of what they are given (the statistics: fp32, or fp64 for
+    # fp64 inputs), whatever dtype the module was cast to; a no-op in the common case.
     def squeeze(self, v: torch.Tensor) -> torch.Tensor:
         """FC1, before the activation: (..., C) -> (..., hidden)."""
-        return F.linear(v, self.fc1)
+        return F.linear(v, self.fc1.to(v.dtype))
 
     def excite(self, h: torch.Tensor) -> torch.Tensor:
         """Activation and grouped FC2: (..., hidden) -> (..., 2C)."""
-        return grouped_linear(self.act(h), self.fc2, self.groups)
+        return grouped_linear(self.act(h), self.fc2.to(h.dtype), self.groups)
 
     def forward(self, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         out = self.excite(self.squeeze(v))
