@@ -31,6 +31,7 @@ import inspect
 import io
 import logging
 import pickle
+import sys
 from typing import List
 
 import torch
@@ -195,15 +196,26 @@ FIXES = (
 )
 
 
+def _logger() -> logging.Logger:
+    """``dn_mm`` logger, to stderr: tools whose stdout is parsed (JSON, tables) stay clean."""
+    logger = logging.getLogger('dn_mm')
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter('%(name)s: %(message)s'))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
 def apply() -> List[str]:
     """Apply every fix the installed stack still needs, once per process; return their names."""
-    from mmengine.logging import print_log
     for name, needed, fix, what in FIXES:
         if name in _APPLIED or not needed():
             continue
         fix()
         _APPLIED.append(name)
-        print_log(f'dn_mm stack fix {name}: {what}', logger='current', level=logging.INFO)
+        _logger().info(f'stack fix {name}: {what}')
     return list(_APPLIED)
 
 

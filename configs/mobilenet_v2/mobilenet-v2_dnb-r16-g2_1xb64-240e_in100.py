@@ -1,4 +1,6 @@
 # MobileNetV2 + DN-B (r=16, g=2): paper Table 7 (3.07M, 300.37M).
 _base_ = './mobilenet-v2_bn_1xb64-240e_in100.py'
 
-model = dict(backbone=dict(norm_cfg=dict(type='DNB', r=16, g=2, form='paper')))
+# the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module: README 'Forms'
+model = dict(backbone=dict(norm_cfg=dict(
+    type='DNB', r=16, g=2, form='paper', act_cfg=dict(type='Sigmoid'))))

@@ -1,5 +1,7 @@
 # MobileNetV2 + DN-C2 (r=16, E/Std branches summed after FC2), lr 0.1: paper Table 1 (3.03M; trains to NaN in the paper).
 _base_ = './mobilenet-v2_bn_1xb64-240e_in100.py'
 
-model = dict(backbone=dict(norm_cfg=dict(type='DNC', r=16, g=1, fuse='fc2', form='paper')))
+# the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module: README 'Forms'
+model = dict(backbone=dict(norm_cfg=dict(
+    type='DNC', r=16, g=1, fuse='fc2', form='paper', act_cfg=dict(type='Sigmoid'))))
 optim_wrapper = dict(optimizer=dict(lr=0.1))  # paper, Table 1 footnote 2

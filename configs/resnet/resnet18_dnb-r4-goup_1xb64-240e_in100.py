@@ -1,4 +1,6 @@
 # ResNet-18 + DN-B (4, oup), lr 0.2: paper Table 3 (12.52M, 1731.43M).
 _base_ = './resnet18_bn_1xb64-240e_in100.py'
 
-model = dict(backbone=dict(norm_cfg=dict(type='DNB', r=4, g='oup', form='paper')))
+# the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module: README 'Forms'
+model = dict(backbone=dict(norm_cfg=dict(
+    type='DNB', r=4, g='oup', form='paper', act_cfg=dict(type='Sigmoid'))))

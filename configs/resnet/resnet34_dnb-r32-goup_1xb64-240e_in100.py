@@ -1,4 +1,6 @@
 # ResNet-34 + DN-B (32, oup), batch 64, 240 epochs: paper Table 3 (21.58M, 3580.08M).
 _base_ = './resnet34_bn_1xb64-240e_in100.py'
 
-model = dict(backbone=dict(norm_cfg=dict(type='DNB', r=32, g='oup', form='paper')))
+# the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module: README 'Forms'
+model = dict(backbone=dict(norm_cfg=dict(
+    type='DNB', r=32, g='oup', form='paper', act_cfg=dict(type='Sigmoid'))))
