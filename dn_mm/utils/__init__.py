@@ -1,6 +1,11 @@
 """Small helpers shared by the package and its tools."""
-from .atomic import (atomic_write, save_checkpoint_atomic, save_figure_atomic, write_if_changed,
-                     write_json_atomic)
+from .atomic import (
+    atomic_write,
+    save_checkpoint_atomic,
+    save_figure_atomic,
+    write_if_changed,
+    write_json_atomic,
+)
 from .paths import project_root
 from .progress import progress
 
