@@ -18,8 +18,8 @@ The command line is ``tools/dataset_converters/deepforest_to_coco.py``
 :mod:`.split` splits them, :mod:`.coco` writes the dataset. Bad input raises
 :class:`DeepForestError` (the command line prints it and exits with 2).
 
-Only the standard library and Pillow are needed (numpy is used lazily, only
-for 16-bit/float rasters). mmcv/mmdet/torch are never imported.
+The conversion uses only the standard library and Pillow (numpy lazily, only
+for 16-bit/float rasters); no model code runs.
 
 Annotations
     * CSV files with the DeepForest columns ``image_path,xmin,ymin,xmax,ymax``

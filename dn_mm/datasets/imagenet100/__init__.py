@@ -2,9 +2,9 @@
 
 Writes ``meta/{train,val,test,classes}.txt`` for a per-class (stratified)
 train/val split of the ImageNet *train* images; the original ImageNet *val*
-images of the chosen classes become the test set. No image is copied. Only the
-standard library is used (tqdm for progress bars if present), so it runs before
-torch/mmcv are installed. The entry points are :func:`prepare` and :func:`main`
+images of the chosen classes become the test set. No image is copied. The
+split uses only the standard library (tqdm for progress bars if present).
+The entry points are :func:`prepare` and :func:`main`
 (``tools/dataset_converters/prepare_imagenet100.py``).
 """
 from .cli import build_parser, main
