@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from common import device_description, interleaved_medians
 from mmengine.optim import OptimWrapper
-
-from run import build_mobilenet_v2, classifier_batch, device_description, interleaved_medians
+from models import build_mobilenet_v2, classifier_batch
 
 from dn_mm.engine.hooks import NonFiniteGuardHook
 
