@@ -294,3 +294,46 @@ def make_deepforest_wheel(root, path):
             if p.is_file():
                 zf.write(p, p.relative_to(root).as_posix())
     return path
+
+
+# -- OpenMMLab models as the paper builds them (several test files) --
+
+class scoped_models:
+    """Build with mmpretrain's or mmdet's registry, whatever scope another test left set."""
+
+    def __init__(self, scope):
+        self.scope = scope
+
+    def build(self, cfg):
+        import dn_mm
+        return dn_mm.build_model(cfg, self.scope)
+
+
+def pretrain_models():
+    return scoped_models('mmpretrain')
+
+
+def classifier(arch, norm_cfg, num_classes=100):
+    """mmpretrain's own backbone + a 100-class linear head (the paper's models)."""
+    if arch == 'mbv2':
+        backbone, width = dict(type='MobileNetV2', widen_factor=1.0, norm_cfg=norm_cfg), 1280
+    else:
+        depth = int(arch[6:])
+        backbone, width = dict(type='ResNet', depth=depth, norm_cfg=norm_cfg), 512
+    return pretrain_models().build(dict(
+        type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width)))
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+class CodeRunningPickle:
+    """Unpickling it runs ``touch marker``: what safe checkpoint loading must refuse."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
