@@ -12,6 +12,8 @@ from contextlib import nullcontext
 
 import torch
 
+from dn_mm.utils import atomic_write
+
 DNB_LABEL, SEBN_LABEL = 'DN-B (16,1)', 'SE-BN (16)'
 
 
@@ -95,3 +97,12 @@ def autocast_ctx(device: torch.device, dtype: str):
     if dtype == 'bf16':
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def publish(report: str, out=None, blank_line: bool = True) -> None:
+    """Print the markdown report (after a blank line, below the progress log) and write it to
+    ``out`` atomically when given."""
+    print(('\n' if blank_line else '') + report)
+    if out:
+        with atomic_write(out) as f:
+            f.write(report + '\n')

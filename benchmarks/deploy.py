@@ -30,13 +30,13 @@ from common import (
     interleaved_medians,
     load_average,
     paired_spread,
+    publish,
     versions,
 )
 from models import build_mobilenet_v2, build_ssdlite
 
 from dn_mm.deployment import fuse_for_inference
 from dn_mm.deployment.onnx_export import export_onnx, graph_module, ort_session
-from dn_mm.utils import atomic_write
 
 GOAL = 1.10
 NORMS = {'BN': dict(type='BN'), DNB_LABEL: dict(type='DNB', r=16, g=1)}
@@ -137,10 +137,7 @@ def main(argv=None):
     start = time.perf_counter()
     rows = measure(args, lambda msg: print(msg, flush=True))
     report = render(args, rows, time.perf_counter() - start)
-    print('\n' + report)
-    if args.out:
-        with atomic_write(args.out) as f:
-            f.write(report + '\n')
+    publish(report, args.out)
     return 0
 
 

@@ -43,12 +43,10 @@ import sys
 import time
 
 import torch
-from common import device_description, load_average, versions
+from common import device_description, load_average, publish, versions
 from layers import LAYER_SHAPES, QUICK_LAYER_SHAPES, layer_rows
 from models import MODELS_SPEC, model_rows
 from report import render
-
-from dn_mm.utils import atomic_write
 
 
 def parse_args(argv=None):
@@ -104,10 +102,7 @@ def main(argv=None):
         log('models:')
         model_results = model_rows(args.quick, device, args.reps, log, args.models)
     report = render(args, device, layer_results, model_results, time.perf_counter() - start)
-    print('\n' + report)
-    if args.out:
-        with atomic_write(args.out) as f:
-            f.write(report + '\n')
+    publish(report, args.out)
     return 0
 
 
