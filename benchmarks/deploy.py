@@ -13,7 +13,7 @@ head outputs), backbone norm BN and DN-B (16,1), each in its inference form
 * ONNX Runtime on the CPU (all graph optimisations) of the exported folded models.
 
 Every variant runs once per repetition, in an order rotated by one each
-repetition (``benchmarks/run.py``'s :func:`interleaved_medians`); the table
+repetition (``benchmarks/common.py``'s :func:`interleaved_medians`); the table
 shows median times and the ratio of DN-B to BN of the same runtime. Goal:
 DN-B (16,1) within 1.10x of the folded BN model, in PyTorch and in ONNX Runtime.
 """
@@ -24,17 +24,26 @@ import tempfile
 import time
 
 import torch
+from common import (
+    DNB_LABEL,
+    device_description,
+    interleaved_medians,
+    load_average,
+    paired_spread,
+    publish,
+    versions,
+)
+from models import build_mobilenet_v2, build_ssdlite
 
-import run as bench  # benchmarks/run.py: timing, environment and model builders
 from dn_mm.deployment import fuse_for_inference
 from dn_mm.deployment.onnx_export import export_onnx, graph_module, ort_session
 
 GOAL = 1.10
-NORMS = {'BN': dict(type='BN'), bench.DNB_LABEL: dict(type='DNB', r=16, g=1)}
+NORMS = {'BN': dict(type='BN'), DNB_LABEL: dict(type='DNB', r=16, g=1)}
 MODELS = {
     # name: (builder, full (batch, size), quick (batch, size))
-    'MobileNetV2': (bench.build_mobilenet_v2, (8, 224), (4, 112)),
-    'SSDLite-MobileNetV2': (bench.build_ssdlite, (4, 320), (2, 160)),
+    'MobileNetV2': (build_mobilenet_v2, (8, 224), (4, 112)),
+    'SSDLite-MobileNetV2': (build_ssdlite, (4, 320), (2, 160)),
 }
 
 
@@ -70,11 +79,11 @@ def measure(args, log):
         batch, size = small if args.quick else full
         with tempfile.TemporaryDirectory() as tmp:
             fns = variants(build, batch, size, args.threads, tmp)
-            medians, samples = bench.interleaved_medians(fns, torch.device('cpu'), args.reps)
+            medians, samples = interleaved_medians(fns, torch.device('cpu'), args.reps)
         for runtime in dict.fromkeys(r for r, _ in fns):
-            base, dnb = (runtime, 'BN'), (runtime, bench.DNB_LABEL)
+            base, dnb = (runtime, 'BN'), (runtime, DNB_LABEL)
             ratios = {norm: samples[runtime, norm] for norm in NORMS}
-            spread = bench.paired_spread(ratios, bench.DNB_LABEL)
+            spread = paired_spread(ratios, DNB_LABEL)
             row = dict(model=name, setting=f'batch {batch}, {size}x{size}', runtime=runtime,
                        bn=medians[base], dnb=medians[dnb], ratio=medians[dnb] / medians[base],
                        spread=spread, goal=runtime != 'PyTorch eval, unfolded')
@@ -87,12 +96,12 @@ def measure(args, log):
 def render(args, rows, elapsed) -> str:
     import onnxruntime
     lines = ['# Deployed DN-B at the cost of deployed BN: inference benchmark', '',
-             f'- device: {bench.device_description(torch.device("cpu"))}',
-             f'- {bench.versions()}, onnxruntime {onnxruntime.__version__} (CPU, '
+             f'- device: {device_description(torch.device("cpu"))}',
+             f'- {versions()}, onnxruntime {onnxruntime.__version__} (CPU, '
              f'{args.threads} intra-op threads)',
              f'- median of {args.reps} interleaved repetitions after warm-up; {elapsed:.0f} s',
              f'- command: `python benchmarks/deploy.py {" ".join(sys.argv[1:])}`'.rstrip(),
-             f'- 1-min load average at start / end: {args.load_start} / {bench.load_average()} '
+             f'- 1-min load average at start / end: {args.load_start} / {load_average()} '
              f'({os.cpu_count()} CPUs)', '',
              '| model | setting | runtime | BN ms | DN-B (16,1) ms | DN-B / BN | goal | status |',
              '|---|---|---|---:|---:|---:|---|---|']
@@ -122,15 +131,13 @@ def main(argv=None):
     if args.threads < 1:
         parser.error('--threads must be >= 1')
     torch.set_num_threads(args.threads)
-    args.load_start = bench.load_average()
+    args.load_start = load_average()
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmengine').setLevel('WARNING')
     start = time.perf_counter()
     rows = measure(args, lambda msg: print(msg, flush=True))
     report = render(args, rows, time.perf_counter() - start)
-    print('\n' + report)
-    if args.out:
-        bench.write_atomic(args.out, report + '\n')
+    publish(report, args.out)
     return 0
 
 

@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from common import device_description, interleaved_medians, publish
 from mmengine.optim import OptimWrapper
-
-from run import build_mobilenet_v2, classifier_batch, device_description, interleaved_medians
+from models import build_mobilenet_v2, classifier_batch
 
 from dn_mm.engine.hooks import NonFiniteGuardHook
 
@@ -73,11 +73,7 @@ def main(argv=None):
            f'{"PASS" if ratio < 1.02 else "MISS"} |')
     text = ('| what | setting | bare step | guarded / bare (quartiles) | goal | status |\n'
             '|---|---|---:|---:|---|---|\n' + row)
-    print(text)
-    if args.out:
-        from dn_mm.utils import atomic_write
-        with atomic_write(args.out) as f:
-            f.write(text + '\n')
+    publish(text, args.out, blank_line=False)
     return 0
 
 

@@ -6,6 +6,7 @@ over random shapes, r, g, modes and data. Set ``HYPOTHESIS_PROFILE=explore``
 to draw fresh examples locally.
 """
 import gzip
+import io
 import os
 import struct
 import subprocess
@@ -117,6 +118,88 @@ def fmnist_dir(tmp_path):
     return str(d), (tr_img, tr_lbl, te_img, te_lbl)
 
 
+# -- an ImageNet input tree (what prepare_imagenet100.py reads) --
+
+def _tiny_jpeg():
+    buf = io.BytesIO()
+    Image.new('RGB', (4, 4), (120, 30, 200)).save(buf, 'JPEG')
+    return buf.getvalue()
+
+
+TINY_JPEG = _tiny_jpeg()
+
+# class -> (number of train images, number of val images)
+IMAGENET_SPEC = {'n00000003': (10, 3), 'n00000001': (7, 2), 'n00000002': (5, 1)}
+IMAGENET_CLASSES = ['n00000003', 'n00000001', 'n00000002']   # deliberately unsorted
+
+
+def touch_image(path, data=TINY_JPEG):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def write_text(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def make_imagenet_tree(root, spec=IMAGENET_SPEC, val_layout='folders', gt='txt'):
+    """ImageNet-like input tree (train/, val/); flat val images are numbered like ILSVRC2012."""
+    gt_rows = []
+    k = 0
+    for wnid, (n_train, n_val) in sorted(spec.items()):
+        for i in range(n_train):
+            touch_image(os.path.join(root, 'train', wnid, f'{wnid}_{i}.JPEG'))
+        for i in range(n_val):
+            if val_layout == 'folders':
+                touch_image(os.path.join(root, 'val', wnid, f'val_{wnid}_{i}.JPEG'))
+            else:
+                k += 1
+                name = f'ILSVRC2012_val_{k:08d}'
+                touch_image(os.path.join(root, 'val', name + '.JPEG'))
+                gt_rows.append((name, wnid))
+    # a non-image file is ignored
+    write_text(os.path.join(root, 'train', sorted(spec)[0], 'notes.txt'), 'x')
+    if val_layout == 'flat' and gt == 'txt':
+        write_text(os.path.join(root, 'val_gt.txt'), '# comment\n' + ''.join(
+            f'{n}.JPEG {w}\n' for n, w in gt_rows))
+    elif val_layout == 'flat' and gt == 'csv':
+        write_text(os.path.join(root, 'LOC_val_solution.csv'),
+               'ImageId,PredictionString\n' + ''.join(
+                   f'{n},{w} 1 2 30 40 {w} 5 6 7 8\n' for n, w in gt_rows))
+    return root
+
+
+def classes_file(tmp_path, wnids, name='classes.txt'):
+    path = tmp_path / name
+    path.write_text('# header comment\n\n' + ''.join(w + '\n' for w in wnids))
+    return str(path)
+
+
+def read_meta(out):
+    res = {}
+    for k in ('train', 'val', 'test', 'classes'):
+        with open(os.path.join(out, 'meta', f'{k}.txt'), 'rb') as f:
+            res[k] = f.read()
+    return res
+
+
+def parse_meta(lines_bytes):
+    """(path, label) rows of one meta/*.txt file."""
+    rows = []
+    for line in lines_bytes.decode().splitlines():
+        path, label = line.rsplit(' ', 1)
+        rows.append((path, int(label)))
+    return rows
+
+
+@pytest.fixture
+def folder_tree(tmp_path):
+    return make_imagenet_tree(str(tmp_path / 'in')), classes_file(tmp_path, IMAGENET_CLASSES)
+
+
 # -- a tiny ImageNet-style tree (the layout prepare_imagenet100.py writes) ----------------
 
 def make_tiny_imagenet(root, classes=('n01', 'n02', 'n03'), per_split=2, size=40):
@@ -211,3 +294,46 @@ def make_deepforest_wheel(root, path):
             if p.is_file():
                 zf.write(p, p.relative_to(root).as_posix())
     return path
+
+
+# -- OpenMMLab models as the paper builds them (several test files) --
+
+class scoped_models:
+    """Build with mmpretrain's or mmdet's registry, whatever scope another test left set."""
+
+    def __init__(self, scope):
+        self.scope = scope
+
+    def build(self, cfg):
+        import dn_mm
+        return dn_mm.build_model(cfg, self.scope)
+
+
+def pretrain_models():
+    return scoped_models('mmpretrain')
+
+
+def classifier(arch, norm_cfg, num_classes=100):
+    """mmpretrain's own backbone + a 100-class linear head (the paper's models)."""
+    if arch == 'mbv2':
+        backbone, width = dict(type='MobileNetV2', widen_factor=1.0, norm_cfg=norm_cfg), 1280
+    else:
+        depth = int(arch[6:])
+        backbone, width = dict(type='ResNet', depth=depth, norm_cfg=norm_cfg), 512
+    return pretrain_models().build(dict(
+        type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width)))
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+class CodeRunningPickle:
+    """Unpickling it runs ``touch marker``: what safe checkpoint loading must refuse."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))

@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CodeRunningPickle
 from mmengine.runner import load_checkpoint
 
 import dn_mm
-from dn_mm.engine.checkpoint_file import (CheckpointFileError, check_checkpoint_kind,
-                                          check_resumable, load_checkpoint_file)
+from dn_mm.engine.checkpoint_file import (
+    CheckpointFileError,
+    check_checkpoint_kind,
+    check_resumable,
+    load_checkpoint_file,
+)
 from dn_mm.engine.runner_cli import load_checked_checkpoint
-from test_openmmlab import _RunsCode
 
 ROOT = Path(__file__).resolve().parents[1]
 CLS = 'configs/demo/mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py'
@@ -37,7 +41,8 @@ def bad_files(tmp_path: Path) -> dict:
     for name, (content, words) in files.items():
         (tmp_path / f'{name}.pth').write_bytes(content)
         out[name] = (tmp_path / f'{name}.pth', words)
-    torch.save({'state_dict': {'w': _RunsCode(tmp_path / 'pwned')}}, tmp_path / 'evil.pth')
+    evil = {'state_dict': {'w': CodeRunningPickle(tmp_path / 'pwned')}}
+    torch.save(evil, tmp_path / 'evil.pth')
     out['malicious'] = (tmp_path / 'evil.pth', 'refused by safe loading')
     out['missing'] = (tmp_path / 'nope.pth', 'no such file')
     return out
@@ -118,8 +123,9 @@ def test_wrong_kind_is_refused_but_bn_into_dn_is_not():
 
 
 def test_resume_from_a_truncated_checkpoint_names_it(tmp_path):
-    from mmengine.runner import Runner
     from types import MethodType
+
+    from mmengine.runner import Runner
     from test_non_finite_guard import Data, Toy
     path, words = bad_files(tmp_path)['truncated']
     runner = Runner(model=Toy(), work_dir=str(tmp_path / 'w'), resume=True, load_from=str(path),

@@ -1,27 +1,22 @@
-"""Tests for tools/dataset_converters/deepforest_to_coco.py.
+"""dn_mm.datasets.deepforest (tools/dataset_converters/deepforest_to_coco.py): conversion, errors.
 
 They build a tiny fake ``deepforest/data`` folder (and a fake wheel zip) in
 tmp_path; the real deepforest wheel is not needed.
 """
 import hashlib
-import importlib.util
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_deepforest_data, make_deepforest_wheel, noise_image
 from PIL import Image
 
-from conftest import make_deepforest_data, make_deepforest_wheel, noise_image
-
-ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / 'tools' / 'dataset_converters' / 'deepforest_to_coco.py'
-
-_spec = importlib.util.spec_from_file_location('deepforest_to_coco', TOOL)
-d2c = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(d2c)
+from dn_mm.datasets import deepforest as d2c
+from dn_mm.datasets.deepforest import coco
 
 # the fake broken.tif makes Pillow warn while probing it; that is expected
 pytestmark = pytest.mark.filterwarnings('ignore:Corrupt EXIF data')
@@ -48,73 +43,6 @@ def converted(fake, tmp_path_factory):
     out = tmp_path_factory.mktemp('out')
     summary = d2c.convert(str(wheel), str(out), tile=32)
     return out, summary
-
-
-# ---------------------------------------------------------------- tiling
-@pytest.mark.parametrize('length,tile,overlap,expected', [
-    (100, 32, 0, [0, 32, 64, 68]),
-    (96, 32, 0, [0, 32, 64]),
-    (32, 32, 0, [0]),
-    (20, 32, 0, [0]),
-    (100, 40, 10, [0, 30, 60]),
-    (101, 40, 10, [0, 30, 60, 61]),
-    (2472, 320, 0, [0, 320, 640, 960, 1280, 1600, 1920, 2152]),
-])
-def test_tile_starts(length, tile, overlap, expected):
-    starts = d2c.tile_starts(length, tile, overlap)
-    assert starts == expected
-    assert starts[-1] + tile >= length  # whole image covered
-
-
-def test_tile_starts_rejects_bad_overlap():
-    with pytest.raises(ValueError, match='overlap < tile'):
-        d2c.tile_starts(100, 32, 32)
-
-
-def test_tile_boxes_clipping_and_min_visible():
-    boxes = [
-        (2, 2, 12, 12),  # fully inside
-        (22, 0, 42, 10),  # exactly half inside tile 0 -> kept at 0.5
-        (23, 12, 43, 22),  # 9/20 inside -> dropped
-        (-10, 20, 10, 30),  # outside the image on the left -> clip first
-        (5, 5, 5, 9),  # degenerate (zero width)
-        (31.5, 25, 60, 30),  # 0.5 px sliver in tile 0
-    ]
-    got = d2c.tile_boxes(boxes, 64, 64, 0, 0, 32, min_visible=0.5)
-    assert got == [(0, 20, 10, 30), (2, 2, 12, 12), (22, 0, 32, 10)]
-    # min_visible=0 keeps any overlap but never slivers < 1 px
-    got0 = d2c.tile_boxes(boxes, 64, 64, 0, 0, 32, min_visible=0.0)
-    assert (23, 12, 32, 22) in got0
-    assert all(b[2] - b[0] >= 1 and b[3] - b[1] >= 1 for b in got0)
-    # second tile gets the other half, in tile coordinates
-    got1 = d2c.tile_boxes(boxes, 64, 64, 32, 0, 32, min_visible=0.5)
-    assert (0, 0, 10, 10) in got1 and (0, 12, 11, 22) in got1
-    # stricter rule drops the half box
-    assert (22, 0, 32, 10) not in d2c.tile_boxes(boxes, 64, 64, 0, 0, 32,
-                                                  min_visible=0.6)
-
-
-def test_crop_tile_pads_small_images():
-    im = Image.new('RGB', (20, 50), (200, 100, 50))
-    t = d2c.crop_tile(im, 0, 18, 32)
-    assert t.size == (32, 32)
-    assert t.getpixel((5, 5)) == (200, 100, 50)
-    assert t.getpixel((25, 5)) == (0, 0, 0)  # right padding
-    assert t.getpixel((5, 31)) == (200, 100, 50)
-
-
-def test_load_rgb_16bit_and_percentile():
-    arr = np.array([[0, 1000], [2000, 4000]], dtype=np.uint16)
-    buf = __import__('io').BytesIO()
-    Image.fromarray(arr).save(buf, format='PNG')
-    im = d2c.load_rgb(buf.getvalue())
-    assert im.mode == 'RGB'
-    assert im.getpixel((0, 0)) == (0, 0, 0)
-    assert im.getpixel((1, 1)) == (255, 255, 255)
-    vals = [3, 1, 4, 1, 5, 9, 2, 6]
-    for q in (5, 50, 95):
-        assert d2c.percentile(vals, q) == pytest.approx(
-            np.percentile(vals, q), abs=0.01)
 
 
 # ---------------------------------------------------------------- conversion
@@ -198,17 +126,6 @@ def test_split_by_source_image_is_disjoint(converted):
             assert n.rsplit('_', 2)[0] in stems
 
 
-def test_split_sources_greedy():
-    counts = {'big': 64, 'mid': 16, 's1': 4, 's2': 4}
-    for seed in range(10):
-        val = d2c.split_sources(counts, 0.25, seed)
-        assert 'big' not in val and 'mid' in val  # closest to 25 % of 88
-        assert d2c.split_sources(counts, 0.25, seed) == val
-    # always at least one image per side
-    assert len(d2c.split_sources({'x': 1, 'y': 1, 'z': 1}, 0.99, 0)) == 2
-    assert len(d2c.split_sources({'x': 50, 'y': 60, 'z': 70}, 0.01, 0)) == 1
-
-
 def test_split_by_tile_when_few_sources(tmp_path):
     root = make_deepforest_data(tmp_path / 'src', n_sources=2)
     s = d2c.convert(str(root), str(tmp_path / 'out'), tile=32,
@@ -238,9 +155,9 @@ def test_split_mode_can_be_forced(tmp_path):
     va = {n.rsplit('_', 2)[0] for n in os.listdir(tmp_path / 't' / 'val')}
     assert tr & va
     one = make_deepforest_data(tmp_path / 'one', n_sources=1)
-    with pytest.raises(SystemExit, match='--split image needs at least 2'):
+    with pytest.raises(d2c.DeepForestError, match='--split image needs at least 2'):
         d2c.convert(str(one), str(tmp_path / 'i'), tile=32, split='image')
-    with pytest.raises(SystemExit, match="--split must be one of"):
+    with pytest.raises(d2c.DeepForestError, match="--split must be one of"):
         d2c.convert(str(root), str(tmp_path / 'x'), tile=32, split='random')
     assert not (tmp_path / 'i').exists() and not (tmp_path / 'x').exists()
 
@@ -265,7 +182,7 @@ def test_deterministic_wheel_dir_and_rerun(fake, converted, tmp_path):
     assert tree_digest(tmp_path / 'o1') != ref
     d2c.convert(str(wheel), str(tmp_path / 'o1'), tile=32)
     assert tree_digest(tmp_path / 'o1') == ref
-    assert not [p for p in (tmp_path / 'o1').rglob('.tmp_*')]
+    assert not [p for p in (tmp_path / 'o1').rglob('*.tmp')]
 
 
 def test_main_cli_and_overlap(fake, tmp_path, capsys):
@@ -296,7 +213,7 @@ def test_interrupted_run_leaves_no_annotation_files(fake, tmp_path,
             raise KeyboardInterrupt
         return b'x'
 
-    monkeypatch.setattr(d2c, '_jpeg_bytes', boom)
+    monkeypatch.setattr(coco, 'encode_jpeg', boom)
     with pytest.raises(KeyboardInterrupt):
         d2c.convert(str(wheel), str(out), tile=48)
     assert not (out / 'annotations' / 'instances_train.json').exists()
@@ -304,15 +221,20 @@ def test_interrupted_run_leaves_no_annotation_files(fake, tmp_path,
 
 
 # ---------------------------------------------------------------- errors
-def test_error_missing_input(tmp_path):
-    with pytest.raises(SystemExit, match=r"nope\.whl.*does not exist"):
+def test_error_missing_input(tmp_path, capsys):
+    with pytest.raises(d2c.DeepForestError, match=r"nope\.whl.*does not exist"):
+        d2c.convert(str(tmp_path / 'nope.whl'), str(tmp_path / 'o'))
+    with pytest.raises(SystemExit) as e:  # the command line: message and exit status 2
         d2c.main([str(tmp_path / 'nope.whl'), str(tmp_path / 'o')])
+    assert e.value.code == 2
+    assert re.search(r"deepforest_to_coco.py: error: .*nope\.whl.*does not exist",
+                     capsys.readouterr().err)
 
 
 def test_error_not_a_wheel(tmp_path):
     bad = tmp_path / 'deepforest-2.1.0-py3-none-any.whl'
     bad.write_bytes(b'<html>404</html>')
-    with pytest.raises(SystemExit, match='not a valid wheel'):
+    with pytest.raises(d2c.DeepForestError, match='not a valid wheel'):
         d2c.convert(str(bad), str(tmp_path / 'o'))
 
 
@@ -320,7 +242,7 @@ def test_error_wheel_without_data(tmp_path):
     w = tmp_path / 'other.whl'
     with zipfile.ZipFile(w, 'w') as zf:
         zf.writestr('other/__init__.py', '')
-    with pytest.raises(SystemExit, match='no deepforest/data/ folder'):
+    with pytest.raises(d2c.DeepForestError, match='no deepforest/data/ folder'):
         d2c.convert(str(w), str(tmp_path / 'o'))
 
 
@@ -329,7 +251,7 @@ def test_error_no_annotation_csv(tmp_path):
     d.mkdir(parents=True)
     noise_image(40, 40, 0).save(d / 'x.png')
     (d / 'classes.csv').write_text('Dead,0\n')
-    with pytest.raises(SystemExit, match='no annotation CSV'):
+    with pytest.raises(d2c.DeepForestError, match='no annotation CSV'):
         d2c.convert(str(d), str(tmp_path / 'o'))
     assert not (tmp_path / 'o').exists()
 
@@ -345,13 +267,14 @@ def test_error_no_annotation_csv(tmp_path):
 ])
 def test_error_bad_args(fake, tmp_path, kwargs, pattern):
     _, wheel = fake
-    with pytest.raises(SystemExit, match=pattern):
+    with pytest.raises(d2c.DeepForestError, match=pattern):
         d2c.convert(str(wheel), str(tmp_path / 'o'), **kwargs)
     assert not (tmp_path / 'o').exists()
 
 
-def test_error_bad_args_cli(fake, tmp_path):
+def test_error_bad_args_cli(fake, tmp_path, capsys):
     _, wheel = fake
-    with pytest.raises(SystemExit, match='overlap < tile'):
+    with pytest.raises(SystemExit) as e:
         d2c.main([str(wheel), str(tmp_path / 'o'), '--tile', '320',
                   '--overlap', '400'])
+    assert e.value.code == 2 and 'overlap < tile' in capsys.readouterr().err

@@ -1,6 +1,5 @@
-"""tools/dataset_converters/fashion_mnist_to_imagenet.py (+ fetch script)."""
-import gzip
-import importlib.util
+"""dn_mm.datasets.fashion_mnist and its CLI tools/dataset_converters/fashion_mnist_to_imagenet.py
+(+ fetch script)."""
 import os
 import re
 import shutil
@@ -11,27 +10,17 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import FILES, idx_bytes, write_idx
 from PIL import Image
 
-from conftest import FILES, idx_bytes, make_split, write_idx
+from dn_mm.datasets import fashion_mnist as fm
+from dn_mm.datasets import imagenet100 as pi
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL_DIR = os.path.join(REPO, 'tools', 'dataset_converters')
 TOOL = os.path.join(TOOL_DIR, 'fashion_mnist_to_imagenet.py')
 FETCH = os.path.join(TOOL_DIR, 'fetch_fashion_mnist.sh')
 CLASSES_TXT = os.path.join(TOOL_DIR, 'fashion_mnist_classes.txt')
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fm = _load('fashion_mnist_to_imagenet_under_test', TOOL)
-pi = _load('prepare_imagenet100_for_fmnist_test',
-           os.path.join(TOOL_DIR, 'prepare_imagenet100.py'))
 
 
 def tree_bytes(root):

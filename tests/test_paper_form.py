@@ -3,15 +3,15 @@ import math
 
 import pytest
 import torch
+from conftest import classifier, n_params, scoped_models
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmcv.cnn import build_norm_layer
 from mmengine.hub import get_config
-
-from dn_mm import DNB, DNC, dn_layers
 from reference import dnb_reference, dnc_reference
 from test_layers import randomize_sc
-from test_openmmlab import classifier, n_params, scoped_models
+
+from dn_mm import DNB, DNC, dn_layers
 
 ACTS = {'ReLU': None, 'Sigmoid': dict(type='Sigmoid')}
 

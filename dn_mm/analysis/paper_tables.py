@@ -22,97 +22,83 @@ MV2 = 'configs/mobilenet_v2/mobilenet-v2_{}_in100.py'
 RES = 'configs/resnet/{}_in100.py'
 SSD = 'configs/ssdlite/ssdlite-fna_mobilenetv2-{}_2xb64-30e_coco.py'
 
-BN_MV2 = dict(module='BN', r='#', g='#', params=2.35, madds=299.62, acc='86.48 / 83.61 / 82.50',
-              config=MV2.format('bn_1xb64-240e'))
-DNB_16_1 = dict(module='DN-B', r='16', g='1', params=3.03, madds=300.34, acc='91.62 / 85.63 / 84.08',
-                config=MV2.format('dnb-r16-g1_1xb64-240e'))
-DNB_16_OUP = dict(module='DN-B', r='16', g='oup', params=4.36, madds=301.66,
-                  acc='90.86 / 85.57 / 84.74', config=MV2.format('dnb-r16-goup_1xb64-240e'))
 ACC3 = 'Train / Val / Test'
 
-# title, setting column name, accuracy column name, detection?, rows
+
+def table(title: str, setting: str, acc: str, config: str, rows: str,
+          detection: bool = False) -> dict:
+    """A paper table from its rows, one line each, columns separated by ``|``.
+
+    Columns: module | r | g | setting | #params (M) | Mult-Adds (M) | accuracy |
+    config (the ``{}`` of the ``config`` path template).
+    """
+    parsed = []
+    for line in rows.strip().splitlines():
+        module, r, g, value, params, madds, accuracy, name = (c.strip() for c in line.split('|'))
+        parsed.append(dict(module=module, r=r, g=g, setting=value, params=float(params),
+                           madds=float(madds), acc=accuracy, config=config.format(name)))
+    spec = dict(title=title, setting=setting, acc=acc, rows=parsed)
+    if detection:
+        spec['detection'] = True
+    return spec
+
+
+# rows of several tables (MobileNetV2 at lr 0.2)
+BN_MV2 = 'BN | # | # | 0.2 | 2.35 | 299.62 | 86.48 / 83.61 / 82.50 | bn_1xb64-240e'
+DNB_16_1 = 'DN-B | 16 | 1 | 0.2 | 3.03 | 300.34 | 91.62 / 85.63 / 84.08 | dnb-r16-g1_1xb64-240e'
+DNB_16_OUP = ('DN-B | 16 | oup | 0.2 | 4.36 | 301.66 | 90.86 / 85.57 / 84.74 | '
+              'dnb-r16-goup_1xb64-240e')
+
 TABLES: Dict[int, dict] = {
-    1: dict(title='Table 1. MobileNetV2 with different modules on ImageNet-100 '
-            '(batch size 64, 240 epochs, lr 0.2)', setting='Lr', acc=ACC3, rows=[
-                dict(BN_MV2, setting='0.2'),
-                dict(module='DN-C1', r='16', g='#', setting='0.1', params=3.03, madds=301.02,
-                     acc='NAN / NAN / #', config=MV2.format('dnc1-r16-g1_1xb64-240e-lr0.1')),
-                dict(module='DN-C2', r='16', g='#', setting='0.1', params=3.03, madds=301.05,
-                     acc='NAN / NAN / #', config=MV2.format('dnc2-r16-g1_1xb64-240e-lr0.1')),
-                dict(DNB_16_1, setting='0.2'),
-                dict(DNB_16_OUP, setting='0.2'),
-            ]),
-    2: dict(title='Table 2. MobileNetV2 with SE and DN-B on ImageNet-100 '
-            '(batch size 64, 240 epochs)', setting='Lr', acc=ACC3, rows=[
-                dict(BN_MV2, setting='0.2'),
-                dict(module='SE', r='16', g='#', setting='0.2', params=3.73, madds=300.98,
-                     acc='89.96 / 83.90 / 82.00', config=MV2.format('sebn-r16_1xb64-240e')),
-                dict(DNB_16_1, setting='0.2'),
-                dict(DNB_16_OUP, setting='0.2'),
-            ]),
-    3: dict(title='Table 3. ResNet-18 / ResNet-34 on ImageNet-100 (setting: lr for ResNet-18, '
-            'batch size b and epochs for ResNet-34)', setting='Lr / b', acc=ACC3, rows=[
-                dict(module='R18 BN', r='#', g='#', setting='lr 0.2', params=11.22, madds=1730.12,
-                     acc='94.57 / 85.89 / 85.00', config=RES.format('resnet18_bn_1xb64-240e')),
-                dict(module='R18 BN', r='#', g='#', setting='lr 0.5', params=11.22, madds=1730.12,
-                     acc='93.35 / 86.07 / 84.64', config=RES.format('resnet18_bn_1xb64-240e-lr0.5')),
-                dict(module='R18 BN', r='#', g='#', setting='lr 0.8', params=11.22, madds=1730.12,
-                     acc='88.61 / 84.75 / 82.88', config=RES.format('resnet18_bn_1xb64-240e-lr0.8')),
-                dict(module='R18 DN-B', r='4', g='oup', setting='lr 0.2', params=12.52,
-                     madds=1731.43, acc='94.19 / 85.58 / 84.36',
-                     config=RES.format('resnet18_dnb-r4-goup_1xb64-240e')),
-                dict(module='R18 DN-B', r='4', g='oup', setting='lr 0.5', params=12.52,
-                     madds=1731.43, acc='93.05 / 85.75 / 85.34',
-                     config=RES.format('resnet18_dnb-r4-goup_1xb64-240e-lr0.5')),
-                dict(module='R18 DN-B', r='16', g='oup', setting='lr 0.8', params=11.54,
-                     madds=1730.45, acc='92.56 / 85.85 / 84.78',
-                     config=RES.format('resnet18_dnb-r16-goup_1xb64-240e-lr0.8')),
-                dict(module='R34 BN', r='#', g='#', setting='b 64, 240 ep', params=21.33,
-                     madds=3579.81, acc='94.98 / 86.89 / 85.84',
-                     config=RES.format('resnet34_bn_1xb64-240e')),
-                dict(module='R34 BN', r='#', g='#', setting='b 8, 120 ep', params=21.33,
-                     madds=3579.81, acc='83.76 / 83.51 / 82.32',
-                     config=RES.format('resnet34_bn_1xb8-120e')),
-                dict(module='R34 BN', r='#', g='#', setting='b 4, 60 ep', params=21.33,
-                     madds=3579.81, acc='47.79 / 54.10 / 53.20',
-                     config=RES.format('resnet34_bn_1xb4-60e')),
-                dict(module='R34 DN-B', r='16', g='oup', setting='b 4, 60 ep', params=21.85,
-                     madds=3580.35, acc='75.14 / 78.41 / 77.10',
-                     config=RES.format('resnet34_dnb-r16-goup_1xb4-60e')),
-                dict(module='R34 DN-B', r='16', g='oup', setting='b 8, 120 ep', params=21.85,
-                     madds=3580.35, acc='84.86 / 84.65 / 83.50',
-                     config=RES.format('resnet34_dnb-r16-goup_1xb8-120e')),
-                dict(module='R34 DN-B', r='16', g='oup', setting='b 64, 240 ep', params=21.85,
-                     madds=3580.35, acc='95.02 / 86.97 / 85.42',
-                     config=RES.format('resnet34_dnb-r16-goup_1xb64-240e')),
-                dict(module='R34 DN-B', r='32', g='oup', setting='b 64, 240 ep', params=21.58,
-                     madds=3580.08, acc='95.17 / 86.72 / 85.96',
-                     config=RES.format('resnet34_dnb-r32-goup_1xb64-240e')),
-            ]),
-    5: dict(title='Table 5. SSDLite (MobileNetV2) on MS-COCO (batch size 64 x 2 GPUs, '
-            'input 320x320)', setting='Epochs', acc='mAP (%)', detection=True, rows=[
-                dict(module='BN', r='#', g='#', setting='30', params=4.32, madds=810.0,
-                     acc='15.3', config=SSD.format('bn')),
-                dict(module='DN-B', r='16', g='oup', setting='30', params=6.33, madds=810.0,
-                     acc='19.2', config=SSD.format('dnb-r16-goup')),
-            ]),
-    6: dict(title='Table 6. The influence of r: MobileNetV2 DN-B on ImageNet-100 '
-            '(batch size 64, lr 0.2, 240 epochs)', setting='Lr', acc=ACC3, rows=[
-                dict(module='DN-B', r='8', g='1', setting='0.2', params=3.72, madds=301.02,
-                     acc='91.20 / 85.30 / 84.26', config=MV2.format('dnb-r8-g1_1xb64-240e')),
-                dict(DNB_16_1, setting='0.2'),
-                dict(module='DN-B', r='32', g='1', setting='0.2', params=2.69, madds=300.00,
-                     acc='91.28 / 85.34 / 83.36', config=MV2.format('dnb-r32-g1_1xb64-240e')),
-            ]),
-    7: dict(title='Table 7. The influence of g: MobileNetV2 DN-B on ImageNet-100 '
-            '(batch size 64, lr 0.2, 240 epochs)', setting='Lr', acc=ACC3, rows=[
-                dict(DNB_16_1, setting='0.2'),
-                dict(module='DN-B', r='16', g='2', setting='0.2', params=3.07, madds=300.37,
-                     acc='90.81 / 84.08 / 82.42', config=MV2.format('dnb-r16-g2_1xb64-240e')),
-                dict(module='DN-B', r='16', g='4', setting='0.2', params=3.14, madds=300.44,
-                     acc='90.94 / 83.95 / 82.32', config=MV2.format('dnb-r16-g4_1xb64-240e')),
-                dict(DNB_16_OUP, setting='0.2'),
-            ]),
+    1: table('Table 1. MobileNetV2 with different modules on ImageNet-100 '
+             '(batch size 64, 240 epochs, lr 0.2)', 'Lr', ACC3, MV2, f"""
+{BN_MV2}
+DN-C1 | 16 | # | 0.1 | 3.03 | 301.02 | NAN / NAN / # | dnc1-r16-g1_1xb64-240e-lr0.1
+DN-C2 | 16 | # | 0.1 | 3.03 | 301.05 | NAN / NAN / # | dnc2-r16-g1_1xb64-240e-lr0.1
+{DNB_16_1}
+{DNB_16_OUP}
+"""),
+    2: table('Table 2. MobileNetV2 with SE and DN-B on ImageNet-100 '
+             '(batch size 64, 240 epochs)', 'Lr', ACC3, MV2, f"""
+{BN_MV2}
+SE | 16 | # | 0.2 | 3.73 | 300.98 | 89.96 / 83.90 / 82.00 | sebn-r16_1xb64-240e
+{DNB_16_1}
+{DNB_16_OUP}
+"""),
+    3: table('Table 3. ResNet-18 / ResNet-34 on ImageNet-100 (setting: lr for ResNet-18, '
+             'batch size b and epochs for ResNet-34)', 'Lr / b', ACC3, RES, """
+R18 BN   | #  | #   | lr 0.2       | 11.22 | 1730.12 | 94.57 / 85.89 / 85.00 | resnet18_bn_1xb64-240e
+R18 BN   | #  | #   | lr 0.5       | 11.22 | 1730.12 | 93.35 / 86.07 / 84.64 | resnet18_bn_1xb64-240e-lr0.5
+R18 BN   | #  | #   | lr 0.8       | 11.22 | 1730.12 | 88.61 / 84.75 / 82.88 | resnet18_bn_1xb64-240e-lr0.8
+R18 DN-B | 4  | oup | lr 0.2       | 12.52 | 1731.43 | 94.19 / 85.58 / 84.36 | resnet18_dnb-r4-goup_1xb64-240e
+R18 DN-B | 4  | oup | lr 0.5       | 12.52 | 1731.43 | 93.05 / 85.75 / 85.34 | resnet18_dnb-r4-goup_1xb64-240e-lr0.5
+R18 DN-B | 16 | oup | lr 0.8       | 11.54 | 1730.45 | 92.56 / 85.85 / 84.78 | resnet18_dnb-r16-goup_1xb64-240e-lr0.8
+R34 BN   | #  | #   | b 64, 240 ep | 21.33 | 3579.81 | 94.98 / 86.89 / 85.84 | resnet34_bn_1xb64-240e
+R34 BN   | #  | #   | b 8, 120 ep  | 21.33 | 3579.81 | 83.76 / 83.51 / 82.32 | resnet34_bn_1xb8-120e
+R34 BN   | #  | #   | b 4, 60 ep   | 21.33 | 3579.81 | 47.79 / 54.10 / 53.20 | resnet34_bn_1xb4-60e
+R34 DN-B | 16 | oup | b 4, 60 ep   | 21.85 | 3580.35 | 75.14 / 78.41 / 77.10 | resnet34_dnb-r16-goup_1xb4-60e
+R34 DN-B | 16 | oup | b 8, 120 ep  | 21.85 | 3580.35 | 84.86 / 84.65 / 83.50 | resnet34_dnb-r16-goup_1xb8-120e
+R34 DN-B | 16 | oup | b 64, 240 ep | 21.85 | 3580.35 | 95.02 / 86.97 / 85.42 | resnet34_dnb-r16-goup_1xb64-240e
+R34 DN-B | 32 | oup | b 64, 240 ep | 21.58 | 3580.08 | 95.17 / 86.72 / 85.96 | resnet34_dnb-r32-goup_1xb64-240e
+"""),  # noqa: E501  (one line a row)
+    5: table('Table 5. SSDLite (MobileNetV2) on MS-COCO (batch size 64 x 2 GPUs, '
+             'input 320x320)', 'Epochs', 'mAP (%)', SSD, """
+BN   | #  | #   | 30 | 4.32 | 810.0 | 15.3 | bn
+DN-B | 16 | oup | 30 | 6.33 | 810.0 | 19.2 | dnb-r16-goup
+""", detection=True),
+    6: table('Table 6. The influence of r: MobileNetV2 DN-B on ImageNet-100 '
+             '(batch size 64, lr 0.2, 240 epochs)', 'Lr', ACC3, MV2, f"""
+DN-B | 8  | 1 | 0.2 | 3.72 | 301.02 | 91.20 / 85.30 / 84.26 | dnb-r8-g1_1xb64-240e
+{DNB_16_1}
+DN-B | 32 | 1 | 0.2 | 2.69 | 300.00 | 91.28 / 85.34 / 83.36 | dnb-r32-g1_1xb64-240e
+"""),
+    7: table('Table 7. The influence of g: MobileNetV2 DN-B on ImageNet-100 '
+             '(batch size 64, lr 0.2, 240 epochs)', 'Lr', ACC3, MV2, f"""
+{DNB_16_1}
+DN-B | 16 | 2 | 0.2 | 3.07 | 300.37 | 90.81 / 84.08 / 82.42 | dnb-r16-g2_1xb64-240e
+DN-B | 16 | 4 | 0.2 | 3.14 | 300.44 | 90.94 / 83.95 / 82.32 | dnb-r16-g4_1xb64-240e
+{DNB_16_OUP}
+"""),
 }
 # Table 5 gives MAdds as '0.81GB' (0.81G); it is stored above in millions.
 NOTES = {

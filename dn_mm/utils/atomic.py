@@ -44,6 +44,26 @@ def write_json_atomic(path: str, data, indent: int = 1) -> None:
         f.write('\n')
 
 
+def write_if_changed(path: str, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds these bytes.
+
+    Returns True when the file was (re)written. The file is made readable by all
+    (0o644), as a dataset file should be. Re-running a converter on the same input
+    therefore rewrites nothing and keeps the files' times.
+    """
+    try:
+        with open(path, 'rb') as f:
+            if f.read() == data:
+                return False
+    except OSError:
+        pass
+    with atomic_write(path, 'wb') as f:
+        f.write(data)
+        if hasattr(os, 'fchmod'):  # mkstemp makes the file private (0o600)
+            os.fchmod(f.fileno(), 0o644)
+    return True
+
+
 def save_checkpoint_atomic(obj, path: str) -> None:
     """``torch.save(obj, path)`` atomically."""
     import torch
