@@ -163,12 +163,13 @@ def sc_grad_norm(model: nn.Module) -> Optional[float]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 250) -> float:
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 250,
+             device: str = 'cpu') -> float:
     model.eval()
     correct = 0
     for i in range(0, len(images), batch):
-        logits = model(to_input(images[i:i + batch], False, None))
-        correct += int((logits.argmax(1) == labels[i:i + batch]).sum())
+        logits = model(to_input(images[i:i + batch], False, None).to(device))
+        correct += int((logits.argmax(1).cpu() == labels[i:i + batch]).sum())
     return 100.0 * correct / len(images)
 
 
@@ -177,7 +178,8 @@ def train_one(spec: dict, data: dict) -> dict:
     torch.set_num_threads(spec.get('threads', 1))
     torch.manual_seed(spec['seed'])
     gen = torch.Generator().manual_seed(1000 + spec['seed'])
-    model = build_classifier(VARIANTS[spec['variant']], spec['widen'])
+    device = spec.get('device', 'cpu')
+    model = build_classifier(VARIANTS[spec['variant']], spec['widen']).to(device)
     train_x, train_y = data['train']
     subset = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(spec['seed']))
     subset = subset[:spec['images']]
@@ -200,8 +202,8 @@ def train_one(spec: dict, data: dict) -> dict:
         losses, gnorms = [], []
         for i in range(steps_per_epoch):
             idx = order[i * batch:(i + 1) * batch]
-            loss = F.cross_entropy(model(to_input(train_x[idx], True, gen)), train_y[idx],
-                                   label_smoothing=0.1)
+            loss = F.cross_entropy(model(to_input(train_x[idx], True, gen).to(device)),
+                                   train_y[idx].to(device), label_smoothing=0.1)
             step += 1
             if not torch.isfinite(loss):
                 record.update(diverged=True, diverged_at=dict(epoch=epoch + 1, iter=step))
@@ -216,7 +218,7 @@ def train_one(spec: dict, data: dict) -> dict:
             losses.append(loss.item())
         if record['diverged']:
             break
-        acc = evaluate(model, val_x, val_y)
+        acc = evaluate(model, val_x, val_y, device=device)
         record['epochs_run'] = epoch + 1
         record['val_top1'].append(acc)
         record['train_loss'].append(float(np.mean(losses)))
@@ -229,7 +231,7 @@ def train_one(spec: dict, data: dict) -> dict:
         model.load_state_dict(best_state)
         record['best_val_top1'] = best
         record['best_epoch'] = 1 + record['val_top1'].index(best)
-        record['test_top1'] = evaluate(model, test_x, test_y)
+        record['test_top1'] = evaluate(model, test_x, test_y, device=device)
     else:
         record.update(best_val_top1=None, best_epoch=None, test_top1=None)
     record['final_train_loss'] = record['train_loss'][-1] if record['train_loss'] else None

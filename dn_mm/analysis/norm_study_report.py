@@ -2,6 +2,7 @@
 
     python tools/analysis_tools/norm_study.py --data data/fashion_mnist_raw \
         --preset cpu --out work_dirs/norm_study [--workers 2] [--quick]
+    # with a GPU: --preset gpu --device cuda --workers 1 (width 1.0, 48k images x 15 epochs)
 
 Writes ``<out>/norm_study.json`` (the preset and every run's record, rewritten
 atomically after each run, so a long study can be followed), ``<out>/
@@ -33,7 +34,7 @@ def _run(spec: dict) -> dict:
 
 
 def run_study(data_dir: str, preset_name: str, out_dir: str, workers: int = 2,
-              variants: Optional[List[str]] = None) -> dict:
+              variants: Optional[List[str]] = None, device: str = 'cpu') -> dict:
     if preset_name not in PRESETS:
         raise StudyError(f'--preset must be one of {sorted(PRESETS)}, got {preset_name!r}')
     preset = dict(PRESETS[preset_name])
@@ -43,7 +44,7 @@ def run_study(data_dir: str, preset_name: str, out_dir: str, workers: int = 2,
             raise StudyError(f'--variants: unknown {unknown}; valid: {list(VARIANTS)}')
         preset['variants'] = tuple(variants)
     load_fashion_mnist(data_dir)  # fail early, in this process, on bad data
-    specs = plan(preset)
+    specs = [dict(spec, device=device) for spec in plan(preset)]
     result = dict(preset=dict(preset, name=preset_name), runs=[], started=time.time())
     out_json = os.path.join(out_dir, 'norm_study.json')
     print(f'[study] {len(specs)} runs, preset {preset_name!r}, {workers} worker(s)', flush=True)
@@ -171,6 +172,8 @@ def main(argv=None) -> dict:
     parser.add_argument('--out', default='work_dirs/norm_study')
     parser.add_argument('--workers', type=int, default=2, help='runs side by side (1 thread each)')
     parser.add_argument('--variants', nargs='+', help=f'a subset of {list(VARIANTS)}')
+    parser.add_argument('--device', default='cpu',
+                        help="'cpu' or 'cuda' (with --preset gpu: more data, as README says)")
     parser.add_argument('--report-only', action='store_true',
                         help='re-print the table and re-draw the plot from <out>/norm_study.json')
     args = parser.parse_args(argv)
@@ -183,7 +186,7 @@ def main(argv=None) -> dict:
                 result = json.load(f)
         else:
             result = run_study(args.data, 'quick' if args.quick else args.preset, args.out,
-                               args.workers, variants=args.variants)
+                               args.workers, variants=args.variants, device=args.device)
     except (StudyError, OSError) as e:
         raise SystemExit(f'error: {e}')
     png = plot(result, os.path.join(args.out, 'norm_study.png'))

@@ -26,6 +26,9 @@ def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
                                suffix='.tmp')
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private (0o600); give open()'s mode
     try:
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
@@ -47,8 +50,8 @@ def write_json_atomic(path: str, data, indent: int = 1) -> None:
 def write_if_changed(path: str, data: bytes) -> bool:
     """Write ``data`` to ``path`` atomically unless the file already holds these bytes.
 
-    Returns True when the file was (re)written. The file is made readable by all
-    (0o644), as a dataset file should be. Re-running a converter on the same input
+    Returns True when the file was (re)written, with ``open()``'s permissions
+    (0o666 less the umask, e.g. 0o644). Re-running a converter on the same input
     therefore rewrites nothing and keeps the files' times.
     """
     try:
@@ -59,8 +62,6 @@ def write_if_changed(path: str, data: bytes) -> bool:
         pass
     with atomic_write(path, 'wb') as f:
         f.write(data)
-        if hasattr(os, 'fchmod'):  # mkstemp makes the file private (0o600)
-            os.fchmod(f.fileno(), 0o644)
     return True
 
 
