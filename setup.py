@@ -22,7 +22,8 @@ def read_requirements(path):
 
 
 def add_mim_extension():
-    """Put configs/, tools/ and model-index.yml into dn_mm/.mim (mmpretrain's setup.py does the same)."""
+    """Put configs/, tools/ and model-index.yml into dn_mm/.mim (mmpretrain's setup.py does the
+    same)."""
     if 'develop' in sys.argv:
         mode = 'symlink'
     elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'egg_info')):

@@ -59,7 +59,8 @@ def variants(build, batch, size, threads, tmp):
         path = os.path.join(tmp, f'{norm.split()[0]}.onnx')
         export_onnx(folded, path, (size, size), dynamic_batch=True, fuse=False)
         session = ort_session(path, threads)
-        for runtime, module in (('PyTorch eval, unfolded', model), ('PyTorch eval, folded', folded)):
+        for runtime, module in (('PyTorch eval, unfolded', model),
+                                ('PyTorch eval, folded', folded)):
             net = graph_module(module)[0]
             fns[runtime, norm] = lambda net=net: _no_grad(net, x)
         fns['ONNX Runtime', norm] = lambda session=session: session.run(None, feed)
@@ -111,7 +112,8 @@ def render(args, rows, elapsed) -> str:
         lines.append(f'| {r["model"]} | {r["setting"]} | {r["runtime"]} | {r["bn"] * 1e3:.1f} | '
                      f'{r["dnb"] * 1e3:.1f} | {r["ratio"]:.3f}x ({r["spread"][0]:.2f}-'
                      f'{r["spread"][1]:.2f}) | {goal} | {status} |')
-    lines += ['', 'In brackets: quartiles of the per-repetition ratios (the noise of this machine). '
+    lines += ['', 'In brackets: quartiles of the per-repetition ratios '
+              '(the noise of this machine). '
               '"unfolded" is the eval model as trained (BN as BatchNorm, DN-B on its fast path), '
               'for reference; the goal applies to the folded models.', '']
     return '\n'.join(lines)

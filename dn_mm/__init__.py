@@ -12,8 +12,18 @@ analysis tools compute), :mod:`dn_mm.utils` (atomic writes, progress bar).
 """
 from . import compat
 from .engine import EpochMetricsHook
-from .models import (DNB, DNC, SEBN, DynamicNormBase, SCModule, bn_checkpoint_to_dn,
-                     build_model, convert_bn_to_dn, dn_layers, sc_widths)
+from .models import (
+    DNB,
+    DNC,
+    SEBN,
+    DynamicNormBase,
+    SCModule,
+    bn_checkpoint_to_dn,
+    build_model,
+    convert_bn_to_dn,
+    dn_layers,
+    sc_widths,
+)
 from .version import __version__
 
 BNRoleNorm = DynamicNormBase  # the name before 0.2, kept for user code

@@ -138,8 +138,11 @@ def register_strict_pretrained() -> None:
     from mmengine.logging import print_log
     from mmengine.model.weight_init import PretrainedInit, update_init_info
     from mmengine.registry import WEIGHT_INITIALIZERS
-    from mmengine.runner.checkpoint import (_load_checkpoint_with_prefix, load_checkpoint,
-                                            load_state_dict)
+    from mmengine.runner.checkpoint import (
+        _load_checkpoint_with_prefix,
+        load_checkpoint,
+        load_state_dict,
+    )
 
     class StrictPretrainedInit(PretrainedInit):
         """mmengine's ``Pretrained`` plus ``strict`` (default False: mmengine's behaviour)."""
@@ -174,7 +177,8 @@ def load_from_local(filename, map_location):
 def local_loader_is_bare() -> bool:
     """Is mmengine's own local-file loader (a bare ``torch.load``) still the one registered?"""
     from mmengine.runner.checkpoint import CheckpointLoader
-    return getattr(CheckpointLoader._schemes.get(''), '__module__', '') == 'mmengine.runner.checkpoint'
+    return (getattr(CheckpointLoader._schemes.get(''), '__module__', '')
+            == 'mmengine.runner.checkpoint')
 
 
 def check_local_checkpoints() -> None:

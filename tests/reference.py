@@ -64,8 +64,9 @@ def dnc_reference(layer, x, running_mean, running_var):
         h = act_reference(sc, F.linear(mean, sc.fc1) + F.linear(std, sc.fc1))
         out = F.conv1d(h[None, :, None], sc.fc2[:, :, None], groups=sc.groups)[0, :, 0]
     else:
-        out = sum(F.conv1d(act_reference(sc, F.linear(v, sc.fc1))[None, :, None], sc.fc2[:, :, None],
-                           groups=sc.groups)[0, :, 0] for v in (mean, std))
+        out = sum(F.conv1d(act_reference(sc, F.linear(v, sc.fc1))[None, :, None],
+                           sc.fc2[:, :, None], groups=sc.groups)[0, :, 0]
+                  for v in (mean, std))
     c = x.shape[1]
     alpha, lam = alpha_lambda(layer, out[:c], out[c:], mean)
     return xn * alpha[None, :, None, None] + lam[None, :, None, None]

@@ -9,13 +9,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import assert_png, run_tool
 from PIL import Image
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN
 from dn_mm.analysis import complexity, get_flops, paper_tables, plot_curves, visualize_affine
-
-from conftest import assert_png, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
@@ -131,7 +130,8 @@ def write_scalars(path, epochs, acc_offset, iters_per_epoch=2, coco=False):
         for epoch in range(1, epochs + 1):
             for it in range(iters_per_epoch):
                 step += 1
-                f.write(json.dumps({'lr': 0.2, 'data_time': 0.01, 'loss': 3.0 - epoch * 0.5 - it * 0.1,
+                f.write(json.dumps({'lr': 0.2, 'data_time': 0.01,
+                                    'loss': 3.0 - epoch * 0.5 - it * 0.1,
                                     'time': 0.2, 'epoch': epoch, 'iter': step, 'memory': 100,
                                     'step': step}) + '\n')
             val = ({'coco/bbox_mAP': 0.01 * epoch + acc_offset, 'coco/bbox_mAP_50': 0.03 * epoch}

@@ -148,8 +148,8 @@ def test_test_tool_exits_with_one_line_on_a_bad_checkpoint(tmp_path):
     out = subprocess.run([sys.executable, 'tools/test.py', CLS, str(path), '--work-dir',
                           str(tmp_path / 'w'), '--cfg-options',
                           f'test_dataloader.dataset.data_root={tmp_path / "data"}',
-                          'test_dataloader.dataset.ann_file=meta/val.txt'], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)
+                          'test_dataloader.dataset.ann_file=meta/val.txt'],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert f'error: checkpoint {path}: {words}' in out.stderr
     assert 'Traceback' not in out.stderr and 'zipfile' not in out.stderr, out.stderr[-2000:]

@@ -22,9 +22,15 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from conftest import (ROOT, assert_png, detection_overrides, make_deepforest_data,
-                      make_deepforest_wheel, run_tool, write_idx)
+from conftest import (
+    ROOT,
+    assert_png,
+    detection_overrides,
+    make_deepforest_data,
+    make_deepforest_wheel,
+    run_tool,
+    write_idx,
+)
 
 CLS_BN = 'configs/demo/mobilenet-v2_bn_1xb32-10e_fmnist.py'
 CLS_DNB = 'configs/demo/mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py'
@@ -39,7 +45,8 @@ README_COVERAGE = {
     'tools/analysis_tools/get_flops.py': 'test_analysis_tools.py::test_get_flops_cli',
     'tools/analysis_tools/paper_tables.py': 'test_analysis_tools.py::test_paper_tables_cli',
     'tools/analysis_tools/norm_study.py': 'test_norm_study.py',
-    'tools/dataset_converters/fetch_fashion_mnist.sh': 'test_fashion_mnist_tool.py::test_fetch_script',
+    'tools/dataset_converters/fetch_fashion_mnist.sh':
+        'test_fashion_mnist_tool.py::test_fetch_script',
     'tools/slurm_train.sh': None,  # needs a Slurm cluster
     'tools/install_stack.sh': None,  # installs the stack (make setup)
     'tools/dataset_converters/fetch_deepforest.sh': None,  # downloads the wheel (make data)

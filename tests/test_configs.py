@@ -40,8 +40,9 @@ def det_batch(size=128, n=2):
     for i in range(n):
         s = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
                                         scale_factor=(1.0, 1.0), pad_shape=(size, size)))
-        s.gt_instances = InstanceData(bboxes=torch.tensor([[10., 12., 60., 70.], [50., 40., 120., 100.]]),
-                                      labels=torch.tensor([0, i % 1]))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[10., 12., 60., 70.], [50., 40., 120., 100.]]),
+            labels=torch.tensor([0, i % 1]))
         samples.append(s)
     return dict(inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen)
                         for _ in range(n)], data_samples=samples)
@@ -96,7 +97,8 @@ def test_config_set_matches_the_paper_rows():
     det = Config.fromfile(
         str(ROOT / 'configs/ssdlite/ssdlite-mmdet_mobilenetv2-dnb-r16-goup_2xb64-30e_coco.py'))
     assert det.train_cfg.max_epochs == 30 and det.train_dataloader.batch_size == 64
-    assert det.param_scheduler[-1].milestones == [18, 25, 28] and det.optim_wrapper.optimizer.lr == 0.05
+    assert (det.param_scheduler[-1].milestones == [18, 25, 28]
+            and det.optim_wrapper.optimizer.lr == 0.05)
     assert det.auto_scale_lr.base_batch_size == 128
     assert det.train_dataloader.dataset.type == 'CocoDataset'  # no RepeatDataset: 30 real epochs
     assert det.model.backbone.init_cfg == dict(

@@ -91,7 +91,8 @@ def test_fold_equals_eval(norm, conv_first):
     assert not any(isinstance(m, DynamicNormBase) for m in folded.modules())
     new = folded[1 if conv_first else 2]
     if norm == 'BN' or norm.startswith('DNC'):
-        expected = nn.Identity if conv_first else (nn.BatchNorm2d if norm == 'BN' else ChannelAffine)
+        expected = (nn.Identity if conv_first
+                    else (nn.BatchNorm2d if norm == 'BN' else ChannelAffine))
         assert type(new) is expected
     else:
         assert type(new) is FoldedDynamicNorm and new.stats_in_conv == conv_first
@@ -167,7 +168,8 @@ def test_onnx_runtime_matches_pytorch_eval(config, shape, norm, tmp_path):
     x = torch.randn(2, 3, *shape)
     with torch.no_grad():
         ref, out = graph_module(model)[0](x), graph_module(fuse_for_inference(model))[0](x)
-    for a, b in zip(ref if isinstance(ref, tuple) else [ref], out if isinstance(out, tuple) else [out]):
+    for a, b in zip(ref if isinstance(ref, tuple) else [ref],
+                    out if isinstance(out, tuple) else [out]):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
 
 

@@ -9,11 +9,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import assert_png, run_tool
 from PIL import Image
 
 from dn_mm.analysis import detection_grid as dg
-
-from conftest import assert_png, run_tool
 
 
 @pytest.fixture()
@@ -115,5 +114,6 @@ def test_detection_grid_cli(val, tmp_path):
     assert proc.stdout.splitlines()[:2] == ['0.jpg: ground truth 1, BN 2, DN-B 1',
                                             '2.jpg: ground truth 3, BN 2, DN-B 1'], proc.stdout
     with pytest.raises(SystemExit, match='--legend: 2 names for 1'):
-        dg.main([bn, '--ann-file', ann_file, '--legend', 'A', 'B', '--out', str(tmp_path / 'x.png')])
+        dg.main([bn, '--ann-file', ann_file, '--legend', 'A', 'B',
+                 '--out', str(tmp_path / 'x.png')])
     assert not (tmp_path / 'x.png').exists()

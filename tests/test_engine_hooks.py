@@ -2,11 +2,11 @@
 import json
 from pathlib import Path
 
+from conftest import make_tiny_imagenet
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dn_mm  # noqa: F401
-from conftest import make_tiny_imagenet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CLS = ROOT / 'configs' / 'demo' / 'mobilenet-v2_bn_1xb32-10e_fmnist.py'
@@ -40,7 +40,8 @@ def test_best_checkpoint_is_tested_under_a_plain_runner(tmp_path):
     assert report['best_checkpoint'] and Path(report['best_checkpoint']).is_file()
     assert 0 <= report['test_top1'] <= 100 and 1 <= report['best_epoch'] <= 2
     assert report['val_top1_best'] == max(
-        m['val/accuracy/top1'] for m in json.loads((work / 'epoch_metrics.json').read_text()).values())
+        m['val/accuracy/top1']
+        for m in json.loads((work / 'epoch_metrics.json').read_text()).values())
 
 
 def test_no_test_switch_disables_the_hook(tmp_path):

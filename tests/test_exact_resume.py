@@ -9,10 +9,10 @@ import textwrap
 from pathlib import Path
 
 import torch
-import dn_mm  # noqa: F401  (safe loading of mmengine checkpoints)
 from PIL import Image
-
 from test_tools import backbone_checkpoint, make_tiny_coco
+
+import dn_mm  # noqa: F401  (safe loading of mmengine checkpoints)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLS_DEMO = ROOT / 'configs/demo/mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py'
@@ -123,7 +123,7 @@ def test_classifier_killed_mid_epoch_resumes_bit_exact(tmp_path):
     make_tiny_imagenet(data)
     body = CLS_BODY.format(root=str(data), ann='meta/train.txt')
     # 16 images, batch 4: 4 iterations per epoch; mid-epoch checkpoints at iterations 3, 6
-    ref = train(write_config(tmp_path, 'ref', CLS_DEMO, body), tmp_path / 'ref')
+    train(write_config(tmp_path, 'ref', CLS_DEMO, body), tmp_path / 'ref')
     killed = write_config(tmp_path, 'killed', CLS_DEMO, body, freeze='after_iter=7')
     train(killed, tmp_path / 'run', freeze=True)
     assert (tmp_path / 'run' / 'last_checkpoint').read_text().endswith('iter_6.pth')

@@ -1,4 +1,5 @@
-"""The hand-written fast path (dn_mm.models.layers.per_sample_affine) against the straightforward references."""
+"""The hand-written fast path (dn_mm.models.layers.per_sample_affine) against the
+straightforward references."""
 import copy
 from unittest import mock
 
@@ -6,12 +7,12 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference import dnb_reference, dnc_reference, sebn_reference
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN
 from dn_mm.models.layers import per_sample_affine
 from dn_mm.models.layers.per_sample_affine import affine_normalize, sample_affine, sample_moments
-from reference import dnb_reference, dnc_reference, sebn_reference
 
 REFERENCES = {DNB: dnb_reference, DNC: dnc_reference, SEBN: sebn_reference}
 

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
+from reference import dnb_reference, dnc_reference, sebn_reference
 from torch import nn
 
 import dn_mm
 from dn_mm import DNB, DNC, SEBN
-from reference import dnb_reference, dnc_reference, sebn_reference
 
 LAYER_TYPES = ['DNB', 'DN-B', 'DNC', 'DN-C', 'SEBN']
 
@@ -20,7 +20,8 @@ def randomize_sc(layer, scale=0.3, seed=0):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * scale + (1.0 if p is layer.norm.weight else 0))
+            p.copy_(torch.randn(p.shape, generator=gen) * scale
+                    + (1.0 if p is layer.norm.weight else 0))
         if layer.norm.running_mean is not None:
             layer.norm.running_mean.copy_(torch.randn(layer.num_features, generator=gen))
             layer.norm.running_var.copy_(torch.rand(layer.num_features, generator=gen) + 0.5)

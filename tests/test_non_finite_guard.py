@@ -39,7 +39,8 @@ class Data(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         gen = torch.Generator().manual_seed(i)
-        return dict(inputs=torch.randn(3, 8, 8, generator=gen), targets=torch.randn(2, generator=gen))
+        return dict(inputs=torch.randn(3, 8, 8, generator=gen),
+                    targets=torch.randn(2, generator=gen))
 
 
 class Poison(Hook):

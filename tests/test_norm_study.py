@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FILES, make_split, write_idx
+
 from dn_mm.analysis import norm_study, norm_study_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,8 @@ def test_split_is_the_imagenet100_split(study_data):
 
 
 def test_missing_and_corrupt_data_name_the_file(tmp_path, study_data):
-    with pytest.raises(norm_study.StudyError, match='--data: .*train-images-idx3-ubyte.gz is missing'):
+    with pytest.raises(norm_study.StudyError,
+                       match='--data: .*train-images-idx3-ubyte.gz is missing'):
         norm_study.load_fashion_mnist(str(tmp_path))
     (study_data / (FILES[1] + '.gz')).write_bytes(b'not gzip')
     with pytest.raises(norm_study.StudyError, match='train-labels-idx1-ubyte.gz'):
@@ -83,7 +84,8 @@ def fake_run(variant, lr, seed, diverged=False, val=80.0, batch=64):
 def test_summary_counts_divergence_and_finds_largest_stable_lr():
     runs = [fake_run('BN', 0.2, 0, val=80), fake_run('BN', 0.2, 1, val=84),
             fake_run('BN', 1.0, 0, diverged=True), fake_run('BN', 1.0, 1, val=70),
-            fake_run('DN-C1 paper', 0.2, 0, val=10.0), fake_run('DN-C1 paper', 0.2, 1, diverged=True)]
+            fake_run('DN-C1 paper', 0.2, 0, val=10.0),
+            fake_run('DN-C1 paper', 0.2, 1, diverged=True)]
     result = dict(preset=dict(name='t', batch8_lr=None), runs=runs)
     rows = {(r['variant'], r['lr']): r for r in norm_study_report.summarize(result)}
     assert rows['BN', 0.2]['val'] == '82.00 ± 2.83' and rows['BN', 0.2]['diverged'] == 0

@@ -49,7 +49,8 @@ def test_init_weights_keeps_identity_start(arch, norm_type):
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     for mode in (True, False):
         model.train(mode), twin.train(mode)
-        torch.testing.assert_close(model.extract_feat(x), twin.extract_feat(x), atol=1e-9, rtol=1e-7)
+        torch.testing.assert_close(model.extract_feat(x), twin.extract_feat(x),
+                                   atol=1e-9, rtol=1e-7)
 
 
 def test_ssdlite_init_weights_keeps_identity_start():
@@ -81,12 +82,15 @@ def test_convert_bn_model_keeps_outputs(arch):
     torch.manual_seed(0)
     bn_model = randomize_bn_stats(classifier(arch, dict(type='BN')))
     dn_model = convert_bn_to_dn(copy.deepcopy(bn_model), dict(type='DNB', r=16, g='oup'))
-    assert len(list(dn_layers(dn_model))) == sum(isinstance(m, nn.BatchNorm2d) for m in bn_model.modules())
+    assert len(list(dn_layers(dn_model))) == sum(isinstance(m, nn.BatchNorm2d)
+                                                 for m in bn_model.modules())
     x = torch.randn(2, 3, 64, 64)
     bn_model.eval(), dn_model.eval()
-    torch.testing.assert_close(dn_model(x, mode='tensor'), bn_model(x, mode='tensor'), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dn_model(x, mode='tensor'), bn_model(x, mode='tensor'),
+                               atol=1e-5, rtol=1e-5)
     bn_model.train().double(), dn_model.train().double()
-    torch.testing.assert_close(dn_model(x.double(), mode='tensor'), bn_model(x.double(), mode='tensor'))
+    torch.testing.assert_close(dn_model(x.double(), mode='tensor'),
+                               bn_model(x.double(), mode='tensor'))
 
 
 def test_convert_rejects_bad_norm_cfg():
@@ -106,7 +110,8 @@ def test_bn_checkpoint_loads_into_dn_model_and_reports_missing_sc_keys(tmp_path,
     dn_model = classifier('mbv2', dict(type='DNB', r=16, g=1)).eval()
     load_checkpoint(dn_model, str(ckpt), map_location='cpu', strict=False)
     x = torch.randn(2, 3, 64, 64)
-    torch.testing.assert_close(dn_model(x, mode='tensor'), bn_model(x, mode='tensor'), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dn_model(x, mode='tensor'), bn_model(x, mode='tensor'),
+                               atol=1e-5, rtol=1e-5)
     text = capsys.readouterr().out
     assert 'missing keys' in text and 'sc.fc2' in text and 'unexpected' not in text
     with pytest.raises(RuntimeError, match='sc.fc1'):
@@ -118,14 +123,16 @@ def test_checkpoint_converter_tool_gives_identical_model(tmp_path):
     bn_model = randomize_bn_stats(classifier('resnet18', dict(type='BN'))).eval()
     src, dst = tmp_path / 'bn.pth', tmp_path / 'dn.pth'
     torch.save({'state_dict': bn_model.state_dict(), 'meta': {'note': 'bn'}}, src)
-    out = subprocess.run([sys.executable, str(ROOT / 'tools/model_converters/bn_to_dn.py'), str(src),
-                          str(dst), '--r', '16', '--g', 'oup'], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(ROOT / 'tools/model_converters/bn_to_dn.py'),
+                          str(src), str(dst), '--r', '16', '--g', 'oup'],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert 'converted 20 BN layers' in out.stdout
     dn_model = classifier('resnet18', dict(type='DNB', r=16, g='oup')).eval()
     load_checkpoint(dn_model, str(dst), map_location='cpu', strict=True)
     x = torch.randn(2, 3, 64, 64)
-    torch.testing.assert_close(dn_model(x, mode='tensor'), bn_model(x, mode='tensor'), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dn_model(x, mode='tensor'), bn_model(x, mode='tensor'),
+                               atol=1e-5, rtol=1e-5)
     # a bad source is refused and nothing is written
     bad = subprocess.run([sys.executable, str(ROOT / 'tools/model_converters/bn_to_dn.py'),
                           str(tmp_path / 'missing.pth'), str(tmp_path / 'x.pth')],

@@ -113,7 +113,8 @@ def test_synced_statistics_equal_single_process_batch(tmp_path):
     torch.testing.assert_close(ranks[1]['rv'], layer.running_var)
     # gradients flow through the all-reduce: each rank's input gradient is the full-batch one
     torch.testing.assert_close(torch.cat([r['gx'] for r in ranks]), xr.grad, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(ranks[0]['gfc1'] + ranks[1]['gfc1'], layer.sc.fc1.grad, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ranks[0]['gfc1'] + ranks[1]['gfc1'], layer.sc.fc1.grad,
+                               atol=1e-4, rtol=1e-4)
 
 
 def test_efficient_conv_bn_eval_does_not_fold_dynamic_part():

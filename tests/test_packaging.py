@@ -1,4 +1,5 @@
-"""Installable the OpenMMLab way: the wheel ships configs and tools, model-index.yml, mim train/test."""
+"""Installable the OpenMMLab way: the wheel ships configs and tools, model-index.yml,
+mim train/test."""
 import os
 import shutil
 import subprocess
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import make_tiny_imagenet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,19 +72,24 @@ def test_model_index_counts_are_the_built_models():
 def test_mim_train_and_test_from_the_installed_wheel(wheel, tmp_path):
     site = tmp_path / 'site'
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--no-compile',
-                    '--target', str(site), str(wheel)], check=True, capture_output=True, timeout=300)
+                    '--target', str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
     data = make_tiny_imagenet(tmp_path / 'data', per_split=1)
     env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS='1')
-    options = ['--cfg-options', f'data_root={data}', f'train_dataloader.dataset.data_root={data}',
-               f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}',
+    options = ['--cfg-options', f'data_root={data}',
+               f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}',
+               f'test_dataloader.dataset.data_root={data}',
                *[f'{s}_dataloader.dataset.ann_file=meta/{s}.txt' for s in ('train', 'val', 'test')],
                'train_dataloader.batch_size=3', 'val_dataloader.batch_size=3',
                'test_dataloader.batch_size=3', 'train_cfg.max_epochs=1', 'param_scheduler.T_max=1',
-               'model.head.num_classes=3', 'model.head.topk=(1,)', 'data_preprocessor.num_classes=3',
+               'model.head.num_classes=3', 'model.head.topk=(1,)',
+               'data_preprocessor.num_classes=3',
                'val_evaluator.topk=(1,)', 'test_evaluator.topk=(1,)']
     work = tmp_path / 'work'
     # by name: mim finds the config in the installed package's .mim/configs
-    train = subprocess.run([str(BIN / 'mim'), 'train', 'dn_mm', 'mobilenet-v2_bn_1xb32-10e_fmnist.py',
+    train = subprocess.run([str(BIN / 'mim'), 'train', 'dn_mm',
+                            'mobilenet-v2_bn_1xb32-10e_fmnist.py',
                             '--work-dir', str(work), *options], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""form='paper' (Eq. 7 as written) against a float64 reference, its init in real models, its counts."""
+"""form='paper' (Eq. 7 as written) against a float64 reference, its init in real models, its
+counts."""
 import math
 
 import pytest
@@ -104,7 +105,8 @@ PAPER_MV2_ROWS = [
     (dict(type='DNB', r=16, g=1), 3.03), (dict(type='DNB', r=16, g='oup'), 4.36),
     (dict(type='DNB', r=8, g=1), 3.72), (dict(type='DNB', r=32, g=1), 2.69),
     (dict(type='DNB', r=16, g=2), 3.07), (dict(type='DNB', r=16, g=4), 3.14),
-    (dict(type='DNC', r=16, g=1, fuse='fc1'), 3.03), (dict(type='DNC', r=16, g=1, fuse='fc2'), 3.03),
+    (dict(type='DNC', r=16, g=1, fuse='fc1'), 3.03),
+    (dict(type='DNC', r=16, g=1, fuse='fc2'), 3.03),
 ]
 
 

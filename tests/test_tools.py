@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
-
 from conftest import ROOT, detection_overrides, run_tool
+from PIL import Image, ImageDraw
 
 DET_DEMO = 'configs/demo/ssdlite_mobilenetv2-dnb-r16-goup_1xb8-36e_deepforest.py'
 
@@ -41,6 +40,7 @@ def make_tiny_coco(root: Path, n_train=4, n_val=2, size=160):
 def backbone_checkpoint(path: Path, norm_cfg):
     import mmpretrain.models  # noqa: F401
     from mmpretrain.registry import MODELS
+
     import dn_mm  # noqa: F401
     backbone = MODELS.build(dict(type='MobileNetV2', out_indices=(4, 7), norm_cfg=norm_cfg))
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()},

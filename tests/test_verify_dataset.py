@@ -3,10 +3,10 @@ import json
 from pathlib import Path
 
 from mmengine.config import Config
-
-from dn_mm.datasets.verify import verify_config
 from test_exact_resume import CLS_DEMO, DET_DEMO, make_tiny_imagenet
 from test_tools import make_tiny_coco
+
+from dn_mm.datasets.verify import verify_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

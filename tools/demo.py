@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_CFGS = ROOT / 'configs' / 'demo'
 
 RUNS = [  # (label, classification config, detection config, work dir key)
-    ('BN', 'mobilenet-v2_bn_1xb32-10e_fmnist.py', 'ssdlite_mobilenetv2-bn_1xb8-36e_deepforest.py', 'bn'),
+    ('BN', 'mobilenet-v2_bn_1xb32-10e_fmnist.py',
+     'ssdlite_mobilenetv2-bn_1xb8-36e_deepforest.py', 'bn'),
     ('DN-B (16, oup)', 'mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py',
      'ssdlite_mobilenetv2-dnb-r16-goup_1xb8-36e_deepforest.py', 'dnb'),
 ]
@@ -68,7 +69,8 @@ def new_progress_lines(work_dir: Path, key: str, seen: set) -> list:
     if report.is_file() and 'report' not in seen:
         seen.add('report')
         best = read_json(report)
-        lines.append(f"test top-1 {best['test_top1']:.2f} (checkpoint of epoch {best['best_epoch']})")
+        lines.append(f"test top-1 {best['test_top1']:.2f} "
+                     f"(checkpoint of epoch {best['best_epoch']})")
     return lines
 
 
@@ -107,7 +109,8 @@ def run_side_by_side(jobs, threads: int, key=None) -> None:
 def data_options(data_root: Path, det: bool) -> dict:
     """Config overrides pointing a demo config at ``data_root``."""
     root = data_root / ('deepforest_coco' if det else 'fashion_mnist_imagenet')
-    opts = {f'{split}_dataloader.dataset.data_root': str(root) for split in ('train', 'val', 'test')}
+    opts = {f'{split}_dataloader.dataset.data_root': str(root)
+            for split in ('train', 'val', 'test')}
     if det:
         ann = str(root / 'annotations' / 'instances_val.json')
         opts.update({'val_evaluator.ann_file': ann, 'test_evaluator.ann_file': ann})

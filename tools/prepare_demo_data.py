@@ -30,7 +30,8 @@ def run(*cmd, env=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--data-root', default='data', help='where the demo data goes (default data/)')
+    parser.add_argument('--data-root', default='data',
+                        help='where the demo data goes (default data/)')
     args = parser.parse_args(argv)
     data = Path(args.data_root)
     env = dict(os.environ, PYTHON=sys.executable)

@@ -17,8 +17,13 @@ import os.path as osp
 from mmengine.config import Config, ConfigDict
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.runner_cli import (add_common_args, build_runner, checkpoint_errors_exit,
-                                     load_config, parse_common)
+from dn_mm.engine.runner_cli import (
+    add_common_args,
+    build_runner,
+    checkpoint_errors_exit,
+    load_config,
+    parse_common,
+)
 from dn_mm.engine.visualization import VisualizationError, enable_test_visualization, painted_dir
 from dn_mm.utils import write_json_atomic
 

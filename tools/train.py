@@ -10,8 +10,13 @@ import argparse
 from mmengine.config import Config
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.runner_cli import (add_common_args, build_runner, checkpoint_errors_exit,
-                                     load_config, parse_common)
+from dn_mm.engine.runner_cli import (
+    add_common_args,
+    build_runner,
+    checkpoint_errors_exit,
+    load_config,
+    parse_common,
+)
 
 
 def parse_args(argv=None):

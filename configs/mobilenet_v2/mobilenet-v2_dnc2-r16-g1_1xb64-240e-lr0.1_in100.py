@@ -1,4 +1,5 @@
-# MobileNetV2 + DN-C2 (r=16, E/Std branches summed after FC2), lr 0.1: paper Table 1 (3.03M; trains to NaN in the paper).
+# MobileNetV2 + DN-C2 (r=16, E/Std branches summed after FC2), lr 0.1: paper Table 1
+# (3.03M; trains to NaN in the paper).
 _base_ = './mobilenet-v2_bn_1xb64-240e_in100.py'
 
 # the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module: README 'Forms'

@@ -120,7 +120,8 @@ def collect(pred_files: Sequence[str], ann_file: str, legends: Optional[Sequence
     for img_id in pick_images(common, tiles):
         path = _image_path(preds[0][img_id], gt[img_id], img_dir)
         if not osp.isfile(path):
-            raise GridError(f'image {img_id}: no such file: {path} (--img-dir DIR to look elsewhere)')
+            raise GridError(f'image {img_id}: no such file: {path} '
+                            '(--img-dir DIR to look elsewhere)')
         columns = []
         for name, pred in zip(names, preds):
             keep = pred[img_id]['scores'] >= score_thr

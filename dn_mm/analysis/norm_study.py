@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..datasets import split_class
-from ..models import dn_layers
 from ..models import build_model as build_in_scope
+from ..models import dn_layers
 
 #: norm variants: label -> norm_cfg (r=16, g=1: the paper's main DN rows, Tables 1, 4, 8)
 VARIANTS: Dict[str, dict] = {
@@ -159,7 +159,8 @@ def sc_grad_norm(model: nn.Module) -> Optional[float]:
              if not n.startswith('norm.') and p.grad is not None]
     if not grads:
         return None
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    return float(torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g) for g in grads])))
 
 
 @torch.no_grad()
@@ -191,7 +192,8 @@ def train_one(spec: dict, data: dict) -> dict:
         raise StudyError(f'{len(subset)} training images are fewer than one batch of {batch}')
     total = steps_per_epoch * spec['epochs']
     opt = torch.optim.SGD(model.parameters(), lr=spec['lr'], momentum=0.9, weight_decay=4e-5)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / total)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / total)))
     record = dict(spec, diverged=False, diverged_at=None, epochs_run=0, val_top1=[],
                   train_loss=[], sc_grad_norm_mean=[], sc_grad_norm_max=[])
     best, best_state = -1.0, None

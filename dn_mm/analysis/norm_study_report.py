@@ -110,7 +110,8 @@ def markdown(result: dict) -> str:
              '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for r in summarize(result):
         g = '-' if r['sc_grad_max'] is None else f"{r['sc_grad_max']:.3g}"
-        lines.append(f"| {r['variant']} | {r['batch']} | {r['lr']} | {r['seeds']} | {r['diverged']} | "
+        lines.append(f"| {r['variant']} | {r['batch']} | {r['lr']} | {r['seeds']} | "
+                     f"{r['diverged']} | "
                      f"{r['not_trained']} | {r['val']} | {r['test']} | {r['loss']} | {g} |")
     lines += ['', '| variant | largest lr (batch 64) at which every seed trained |', '|---|---:|']
     lines += [f'| {v} | {stable[v] if stable[v] is not None else "none"} |'

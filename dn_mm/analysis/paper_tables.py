@@ -105,8 +105,9 @@ NOTES = {
     3: "the networks are DenseNAS's ResNet-18/34 (3x3 stride-2 stem, no max-pool, stride-2 first "
        "stage with a 1x1 projection: dn_mm's DenseNASResNet); mmpretrain's standard ResNets "
        '(configs/resnet/resnet{18,34}-mmpretrain_*) count 11.23M / 1813.61M and 21.34M / 3663.30M.',
-    5: "FNA's SSDLite (576-channel expansion tap, FNA's head and anchors). The paper gives MAdds as "
-       "'0.81GB', i.e. 0.81G (two significant digits): ratios against 810M are approximate.",
+    5: "FNA's SSDLite (576-channel expansion tap, FNA's head and anchors). The paper gives "
+       "MAdds as '0.81GB', i.e. 0.81G (two significant digits): ratios against 810M are "
+       "approximate.",
 }
 TOLERANCE = 0.005
 
@@ -114,8 +115,9 @@ TOLERANCE = 0.005
 def off_notes(rows: List[dict]) -> List[str]:
     """Name the rows whose counts are beyond 0.5% of the paper's, with ours - paper."""
     notes = []
-    for what, ratio_key, ours_key, paper_key in (('#params', 'params_ratio', 'params', 'params'),
-                                                 ('Mult-Adds', 'madds_ratio', 'mult_adds', 'madds')):
+    for what, ratio_key, ours_key, paper_key in (
+            ('#params', 'params_ratio', 'params', 'params'),
+            ('Mult-Adds', 'madds_ratio', 'mult_adds', 'madds')):
         diffs = []
         for row in rows:
             if row['ours'] is None or abs(row[ratio_key] - 1) <= TOLERANCE:

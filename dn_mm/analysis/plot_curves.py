@@ -20,7 +20,6 @@ atomically (temporary file, then rename).
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence

@@ -26,7 +26,6 @@ from ..models import dn_layers
 from ..utils import save_figure_atomic
 from .complexity import REPO_ROOT, build_model, load_config, scope_of
 
-
 IMAGENET100_CLASSES = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'imagenet100_classes.txt')
 
 
@@ -146,7 +145,9 @@ def build_loader(cfg, split: str, batch_size: int, tokens):
 
 def _label_of(sample) -> int:
     gt = sample.gt_label
-    return int(gt.reshape(-1)[0]) if isinstance(gt, torch.Tensor) else int(np.asarray(gt).reshape(-1)[0])
+    if isinstance(gt, torch.Tensor):
+        return int(gt.reshape(-1)[0])
+    return int(np.asarray(gt).reshape(-1)[0])
 
 
 def _pred_of(sample) -> int:
@@ -243,7 +244,8 @@ def plot(result: dict, out: str, title: Optional[str] = None) -> str:
                 for name in result['classes']:
                     values = entry[param][name]
                     mean, std = values.mean(0), values.std(0)
-                    line, = ax.plot(x, mean, lw=0.9, label=f"{name} ({result['accuracy'][name]:.1f}%)")
+                    line, = ax.plot(x, mean, lw=0.9,
+                                    label=f"{name} ({result['accuracy'][name]:.1f}%)")
                     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2,
                                     lw=0)
                 ax.set_title(f"{entry['name']}: {symbol}, {shown}", fontsize='small')
@@ -305,7 +307,8 @@ def main(argv=None) -> dict:
     except (AffineError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}')
     for entry in result['layers']:
-        print(f"{entry['name']}: {entry['num_channels']} channels, {len(entry['channels'])} plotted")
+        print(f"{entry['name']}: {entry['num_channels']} channels, "
+              f"{len(entry['channels'])} plotted")
     print(accuracy_table(result))
     print(f'saved {args.out}')
     return result

@@ -146,8 +146,9 @@ def _dataset_problems(dataset: dict, scope: str, num_classes: Optional[int]) -> 
 
 def verify_config(cfg) -> List[str]:
     """Every problem in the train / val / test data of a loaded config (each dataset once)."""
-    import dn_mm  # noqa: F401  (registers what the config imports)
     import importlib
+
+    import dn_mm  # noqa: F401  (registers what the config imports)
     for name in (cfg.get('custom_imports') or {}).get('imports', []):
         importlib.import_module(name)
     scope = cfg.get('default_scope', 'mmpretrain')

@@ -16,7 +16,7 @@ from torch import nn
 from ..models.build import build_model
 from ..utils import save_checkpoint_atomic
 from .fuse import fuse_for_inference
-from .onnx_export import DEFAULT_OPSET, check_onnx, export_onnx, graph_summary, graph_module
+from .onnx_export import DEFAULT_OPSET, check_onnx, export_onnx, graph_module, graph_summary
 
 #: Input size of the check (and of the export) when ``--shape`` is not given.
 DEFAULT_SHAPE = {'mmpretrain': (224, 224), 'mmdet': (320, 320)}
@@ -105,7 +105,8 @@ def pytorch2onnx_main(argv=None) -> int:
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET,
                         help=f'ONNX opset, 11..20 (default {DEFAULT_OPSET})')
     parser.add_argument('--atol', type=float, default=1e-4,
-                        help='largest max-abs difference ONNX Runtime vs PyTorch eval (default 1e-4)')
+                        help='largest max-abs difference ONNX Runtime vs PyTorch eval '
+                             '(default 1e-4)')
     parser.add_argument('--no-check', action='store_true', help='skip the ONNX Runtime check')
     args = parser.parse_args(argv)
     if not 11 <= args.opset <= 20:

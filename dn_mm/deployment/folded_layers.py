@@ -23,7 +23,8 @@ from ..models.layers.sc_module import grouped_linear
 
 
 class ChannelAffine(nn.Module):
-    """``y = x * scale[c] + shift[c]``: a norm with constant coefficients and no convolution before it.
+    """``y = x * scale[c] + shift[c]``: a norm with constant coefficients and no convolution
+    before it.
 
     The inference form of DN-C (whose coefficients do not depend on the
     sample in eval) where no convolution precedes it to take them.
@@ -42,7 +43,8 @@ class ChannelAffine(nn.Module):
 
 
 class FoldedDynamicNorm(nn.Module):
-    """A per-sample affine ``y = x * (u * p) + (q + u * r + v)`` with ``u, v`` from the pooled input.
+    """A per-sample affine ``y = x * (u * p) + (q + u * r + v)`` with ``u, v`` from the pooled
+    input.
 
     ``u, v`` (N, C) come from ``GAP(x)`` through FC1 (C -> hidden, bias), the
     activation, the grouped FC2 (bias) and, for SE-BN, a sigmoid:

@@ -64,7 +64,8 @@ def graph_module(model: nn.Module) -> Tuple[nn.Module, List[str]]:
         if levels is None:
             raise ValueError(f'{type(model.bbox_head).__name__}: only heads with per-level '
                              '`cls_convs` (SSD / SSDLite) are exported')
-        names = [f'cls_score_{i}' for i in range(levels)] + [f'bbox_pred_{i}' for i in range(levels)]
+        names = ([f'cls_score_{i}' for i in range(levels)]
+                 + [f'bbox_pred_{i}' for i in range(levels)])
         return DetectorHeadOutputs(model), names
     if hasattr(model, 'head') and hasattr(model, 'extract_feat'):
         return ClassifierScores(model), ['cls_score']
@@ -83,7 +84,8 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int] = (224, 224),
     if len(shape) != 2 or any(int(s) <= 0 for s in shape):
         raise ValueError(f'shape must be (H, W) with positive sizes, got {tuple(shape)}')
     if not isinstance(opset, int) or not 11 <= opset <= 20:
-        raise ValueError(f'opset must be an int in 11..20 (the TorchScript exporter), got {opset!r}')
+        raise ValueError(f'opset must be an int in 11..20 (the TorchScript exporter), '
+                         f'got {opset!r}')
     if fuse:
         model = fuse_for_inference(model)
     module, names = graph_module(model.eval())

@@ -80,7 +80,8 @@ def load_checkpoint_file(path, map_location=None):
 
 
 def state_dict_of(checkpoint, path) -> dict:
-    """The weights of a loaded checkpoint (mmengine's ``state_dict`` entry, or a bare state dict)."""
+    """The weights of a loaded checkpoint (mmengine's ``state_dict`` entry, or a bare state
+    dict)."""
     if not isinstance(checkpoint, dict):
         raise CheckpointFileError(path, f'holds a {type(checkpoint).__name__}, not a checkpoint '
                                   "(a dict with 'state_dict', or a state dict)")
@@ -101,8 +102,8 @@ def check_checkpoint_kind(model, checkpoint, path) -> None:
 
     Another kind: the checkpoint has top-level parts the model lacks (a
     detector's ``neck``/``bbox_head`` for a classifier) *and* lacks top-level
-    parts the model has (the classifier's ``head``). A BN checkpoint for a DN model is the same kind (the
-    DN layers take BN's weights; only the SC-Modules are missing), and so is a
+    parts the model has (the classifier's ``head``). A BN checkpoint for a DN model is the
+    same kind (the DN layers take BN's weights; only the SC-Modules are missing), and so is a
     backbone-only checkpoint.
     """
     state = state_dict_of(checkpoint, path)

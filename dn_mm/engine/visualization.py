@@ -53,7 +53,8 @@ def display_backend() -> Optional[str]:
 
 def enable_test_visualization(cfg: Config, show: bool = False, show_dir: Optional[str] = None,
                               wait_time: float = 2.0, interval: int = 1) -> str:
-    """Switch the config's visualization hook on for testing; returns ``'mmdet'`` or ``'mmpretrain'``.
+    """Switch the config's visualization hook on for testing; returns ``'mmdet'`` or
+    ``'mmpretrain'``.
 
     Args:
         show: display every painted image in a window (needs a display).

@@ -24,7 +24,8 @@ def dn_layers(model: nn.Module) -> Iterator[Tuple[str, DynamicNormBase]]:
 
 def _check_identity_cfg(norm_cfg: dict) -> dict:
     if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
-        raise ValueError(f"norm_cfg must be a dict with a 'type' key, e.g. dict(type='DNB'), got {norm_cfg!r}")
+        raise ValueError(f"norm_cfg must be a dict with a 'type' key, e.g. dict(type='DNB'), "
+                         f"got {norm_cfg!r}")
     if norm_cfg.get('form', 'residual') != 'residual':
         raise ValueError(f"norm_cfg form={norm_cfg['form']!r} cannot reproduce a BN layer "
                          "(its alpha/lambda start random): convert with form='residual'")

@@ -23,7 +23,8 @@ def he_fout_std(kernel_area: int, out_channels: int, groups: int = 1) -> float:
 
 @WEIGHT_INITIALIZERS.register_module(name='HeFout')
 class HeFoutInit(BaseInit):
-    """``init_cfg=dict(type='HeFout', layer='Conv2d')``: DenseNAS's conv init; biases to ``bias``."""
+    """``init_cfg=dict(type='HeFout', layer='Conv2d')``: DenseNAS's conv init; biases to
+    ``bias``."""
 
     def __call__(self, module: nn.Module) -> None:
         def init(m: nn.Module) -> None:

@@ -37,8 +37,12 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
-from ..atomic_checkpoints import (BACKEND, make_checkpoint_hook_atomic, recover_last_checkpoint,
-                                  write_last_checkpoint)
+from ..atomic_checkpoints import (
+    BACKEND,
+    make_checkpoint_hook_atomic,
+    recover_last_checkpoint,
+    write_last_checkpoint,
+)
 
 KEY = 'dn_mm_resume'
 

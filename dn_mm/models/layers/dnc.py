@@ -72,4 +72,5 @@ class DNC(DynamicNormBase):
         return self._coefficients_for(x)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}'
+        return (super().extra_repr()
+                + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}')

@@ -184,7 +184,8 @@ class DynamicNormBase(nn.Module):
             if n * h * w == 1:
                 raise ValueError(
                     f'{type(self).__name__} expected more than 1 value per channel when training '
-                    f'(batch statistics), got input of size {tuple(x.shape)}: use a batch size > 1, '
+                    f'(batch statistics), got input of size {tuple(x.shape)}: '
+                    'use a batch size > 1, '
                     'or norm_eval=True to normalise with the running statistics')
 
     def moments_needed(self) -> str:

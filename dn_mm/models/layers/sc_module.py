@@ -31,7 +31,8 @@ def check_g(g) -> Union[int, str]:
     if g == 'oup':
         return g
     if isinstance(g, bool) or not isinstance(g, int) or g <= 0:
-        raise ValueError(f"g (FC2 input channels per group) must be 'oup' or a positive int, got {g!r}")
+        raise ValueError(f"g (FC2 input channels per group) must be 'oup' or a positive int, "
+                         f"got {g!r}")
     return g
 
 
