@@ -1,6 +1,7 @@
 """Bad checkpoint files give one error naming the file and the fault, wherever they are loaded:
 tools/test.py, --resume, load_from, the Pretrained init, the converters. A malicious pickle is
 still refused, its code never run."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -82,11 +83,10 @@ def test_converters_name_the_bad_file(tmp_path, capsys):
     path, words = bad_files(tmp_path)['empty']
     with pytest.raises(CheckpointFileError, match=words):
         export_backbone(str(path), str(tmp_path / 'out.pth'))
-    sys.path.insert(0, str(ROOT / 'tools' / 'model_converters'))
-    try:
-        import bn_to_dn
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location(
+        'bn_to_dn_tool', ROOT / 'tools' / 'model_converters' / 'bn_to_dn.py')
+    bn_to_dn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bn_to_dn)
     with pytest.raises(SystemExit):
         bn_to_dn.main([str(path), str(tmp_path / 'dn.pth')])
     assert f'{path}: {words}' in capsys.readouterr().err

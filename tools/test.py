@@ -17,13 +17,7 @@ import os.path as osp
 from mmengine.config import Config, ConfigDict
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.runner_cli import (
-    add_common_args,
-    build_runner,
-    checkpoint_errors_exit,
-    load_config,
-    parse_common,
-)
+from dn_mm.engine import runner_cli
 from dn_mm.engine.visualization import VisualizationError, enable_test_visualization, painted_dir
 from dn_mm.utils import write_json_atomic
 
@@ -48,8 +42,8 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, help='test batch size (default: the config\'s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation '
                         '(the config must define tta_model and tta_pipeline)')
-    add_common_args(parser)
-    return parse_common(parser, argv)
+    runner_cli.add_common_args(parser)
+    return runner_cli.parse_common(parser, argv)
 
 
 def check_out(args) -> None:
@@ -67,7 +61,7 @@ def build_cfg(args) -> Config:
     if args.batch_size is not None and args.batch_size < 1:
         raise SystemExit(f'--batch-size must be a positive int, got {args.batch_size}')
     check_out(args)
-    cfg = load_config(args)
+    cfg = runner_cli.load_config(args)
     cfg.load_from = args.checkpoint
     if args.batch_size is not None:
         cfg.test_dataloader.batch_size = args.batch_size
@@ -88,14 +82,14 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    runner = build_runner(cfg)
+    runner = runner_cli.build_runner(cfg)
     if args.out is not None and args.out_item == 'pred':
         if cfg.get('default_scope') == 'mmdet':
             from mmdet.evaluation import DumpDetResults as Dump
         else:
             from mmengine.evaluator import DumpResults as Dump
         runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
-    with checkpoint_errors_exit():
+    with runner_cli.checkpoint_errors_exit():
         metrics = runner.test()
     if args.out is not None and args.out_item == 'metrics':
         from mmengine.dist import is_main_process

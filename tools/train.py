@@ -10,13 +10,7 @@ import argparse
 from mmengine.config import Config
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
-from dn_mm.engine.runner_cli import (
-    add_common_args,
-    build_runner,
-    checkpoint_errors_exit,
-    load_config,
-    parse_common,
-)
+from dn_mm.engine import runner_cli
 
 
 def parse_args(argv=None):
@@ -31,12 +25,12 @@ def parse_args(argv=None):
                         'checkpoint in the work directory')
     parser.add_argument('--no-test', action='store_true',
                         help='skip the test of the best checkpoint after training')
-    add_common_args(parser)
-    return parse_common(parser, argv)
+    runner_cli.add_common_args(parser)
+    return runner_cli.parse_common(parser, argv)
 
 
 def build_cfg(args) -> Config:
-    cfg = load_config(args)
+    cfg = runner_cli.load_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -60,8 +54,8 @@ def main(argv=None):
         for hook in cfg.get('custom_hooks', []):
             if hook.get('type') == 'TestBestCheckpointHook':
                 hook['enabled'] = False
-    with checkpoint_errors_exit():
-        build_runner(cfg).train()
+    with runner_cli.checkpoint_errors_exit():
+        runner_cli.build_runner(cfg).train()
 
 
 if __name__ == '__main__':
