@@ -51,6 +51,13 @@ README_COVERAGE = {
     'tools/install_stack.sh': None,  # installs the stack (make setup)
     'tools/dataset_converters/fetch_deepforest.sh': None,  # downloads the wheel (make data)
     'tools/prepare_demo_data.py': None,  # make data: the converters run here one by one
+    # thin scripts over a main() that these tests call with the README's arguments
+    'tools/deployment/fuse_for_inference.py': 'test_deployment.py::test_tools_fuse_then_export',
+    'tools/deployment/pytorch2onnx.py': 'test_deployment.py::test_tools_fuse_then_export',
+    'tools/misc/verify_dataset.py':
+        'test_verify_dataset.py::test_classification_data_problems_are_all_listed',
+    'tools/misc/update_model_index.py':
+        'test_packaging.py::test_model_index_counts_are_the_built_models',
 }
 
 

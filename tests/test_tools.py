@@ -38,11 +38,9 @@ def make_tiny_coco(root: Path, n_train=4, n_val=2, size=160):
 
 
 def backbone_checkpoint(path: Path, norm_cfg):
-    import mmpretrain.models  # noqa: F401
-    from mmpretrain.registry import MODELS
-
-    import dn_mm  # noqa: F401
-    backbone = MODELS.build(dict(type='MobileNetV2', out_indices=(4, 7), norm_cfg=norm_cfg))
+    import dn_mm
+    backbone = dn_mm.build_model(dict(type='MobileNetV2', out_indices=(4, 7), norm_cfg=norm_cfg),
+                                 'mmpretrain')  # whatever scope an earlier test left set
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()},
                 'meta': {}}, path)
 
