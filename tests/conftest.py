@@ -223,6 +223,20 @@ def make_tiny_imagenet(root, classes=('n01', 'n02', 'n03'), per_split=2, size=40
     return root
 
 
+def tiny_classifier_options(data, workers=0):
+    """--cfg-options that run a demo classifier config on :func:`make_tiny_imagenet` data."""
+    splits = ('train', 'val', 'test')
+    return ['--cfg-options', f'data_root={data}',
+            *[f'{s}_dataloader.dataset.data_root={data}' for s in splits],
+            *[f'{s}_dataloader.dataset.ann_file=meta/{s}.txt' for s in splits],
+            *[f'{s}_dataloader.batch_size=3' for s in splits],
+            f'train_dataloader.num_workers={workers}',
+            f'train_dataloader.persistent_workers={workers > 0}',
+            'train_cfg.max_epochs=1', 'param_scheduler.T_max=1', 'model.head.num_classes=3',
+            'model.head.topk=(1,)', 'data_preprocessor.num_classes=3', 'val_evaluator.topk=(1,)',
+            'test_evaluator.topk=(1,)']
+
+
 # -- a fake deepforest wheel (the detection demo data's source) --
 
 METADATA = 'Metadata-Version: 2.4\nName: deepforest\nVersion: 9.9.9\n' \

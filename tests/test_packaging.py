@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import make_tiny_imagenet
+from conftest import make_tiny_imagenet, tiny_classifier_options
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -77,16 +77,7 @@ def test_mim_train_and_test_from_the_installed_wheel(wheel, tmp_path):
                    check=True, capture_output=True, timeout=300)
     data = make_tiny_imagenet(tmp_path / 'data', per_split=1)
     env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS='1')
-    options = ['--cfg-options', f'data_root={data}',
-               f'train_dataloader.dataset.data_root={data}',
-               f'val_dataloader.dataset.data_root={data}',
-               f'test_dataloader.dataset.data_root={data}',
-               *[f'{s}_dataloader.dataset.ann_file=meta/{s}.txt' for s in ('train', 'val', 'test')],
-               'train_dataloader.batch_size=3', 'val_dataloader.batch_size=3',
-               'test_dataloader.batch_size=3', 'train_cfg.max_epochs=1', 'param_scheduler.T_max=1',
-               'model.head.num_classes=3', 'model.head.topk=(1,)',
-               'data_preprocessor.num_classes=3',
-               'val_evaluator.topk=(1,)', 'test_evaluator.topk=(1,)']
+    options = tiny_classifier_options(data)
     work = tmp_path / 'work'
     # by name: mim finds the config in the installed package's .mim/configs
     train = subprocess.run([str(BIN / 'mim'), 'train', 'dn_mm',

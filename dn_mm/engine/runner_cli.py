@@ -5,10 +5,12 @@ As in mmdet / mmpretrain: ``--work-dir``, ``--cfg-options``, ``--launcher``,
 Runner checks every checkpoint it loads (``tools/test.py``'s, ``load_from``,
 ``--resume``) for its kind, and a bad checkpoint file ends the tool with one
 line naming the file and the fault (:func:`checkpoint_errors_exit`), and so
-does a ``norm_cfg`` of an unknown type.
+do an image the data pipeline cannot read and a ``norm_cfg`` of an unknown type.
 """
 import os
 import os.path as osp
+import re
+import traceback
 import types
 from contextlib import contextmanager
 
@@ -89,9 +91,38 @@ def load_checked_checkpoint(runner, filename, map_location='cpu', strict=False,
 
 @contextmanager
 def checkpoint_errors_exit():
-    """Turn a :class:`CheckpointFileError` into a one-line exit (no traceback)."""
+    """Turn a :class:`CheckpointFileError`, or an image the data pipeline cannot read, into a
+    one-line exit (no traceback)."""
     from .checkpoint_file import CheckpointFileError
     try:
         yield
     except CheckpointFileError as err:
         raise SystemExit(f'error: {err}') from None
+    except Exception as err:  # anything but an image fault is re-raised as it was
+        fault = unreadable_image(err)
+        if fault is None:
+            raise
+        raise SystemExit(f'error: image {fault}; the run stopped. List every bad entry of the '
+                         'config with: python tools/misc/verify_dataset.py CONFIG') from None
+
+
+#: mmcv's LoadImageFromFile: a file that does not decode, or one that is not there. Inside a
+#: DataLoader worker the error reaches the main process with the worker's traceback as text.
+_IMAGE_FAULTS = ((re.compile(r'failed to load image: (\S+)'), 'cannot be decoded'),
+                 (re.compile(r"No such file or directory: '([^']+)'"), 'is missing'))
+
+
+def unreadable_image(err: BaseException):
+    """``'PATH cannot be decoded'`` / ``'PATH is missing'`` if ``err`` is the data pipeline
+    failing to load an image, else None (only errors raised in mmcv's image loading count)."""
+    text = str(err)
+    frames = traceback.extract_tb(err.__traceback__)
+    in_loader = ('transforms/loading.py' in text
+                 or any(f.filename.endswith('transforms/loading.py') for f in frames))
+    if not in_loader:
+        return None
+    for pattern, what in _IMAGE_FAULTS:
+        found = pattern.findall(text)  # the last: a worker's text quotes mmcv's source line first
+        if found:
+            return f'{found[-1]} {what}'
+    return None
