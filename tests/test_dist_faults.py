@@ -103,7 +103,8 @@ def test_killed_worker_ends_job_naming_its_rank_then_resumes(tmp_path):
     assert resumed.returncode == 0, log[-4000:]
     found = re.search(r'resumed epoch: (\d+), iter: (\d+)', log)
     assert found and int(found.group(2)) >= 4, log[-3000:]  # from epoch_1.pth or later
-    assert 'Epoch(train) [2][4/4]' in log
+    # it finished the run (no log line is asserted: a kill just after iter_8.pth, the last
+    # iteration, leaves the resumed run nothing to train but the epoch's end to write)
     assert (work / 'epoch_2.pth').is_file()
 
 
