@@ -29,7 +29,7 @@ demo: $(STAMP) data
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# The norm study (README "Does DN-B hold up?"): about 45 minutes on 2 cores
+# The norm study (README "Does DN-B hold up?"): 57 CPU-minutes, under an hour on 2 cores
 study: $(STAMP)
 	bash tools/dataset_converters/fetch_fashion_mnist.sh $(DATA)/fashion_mnist_raw
 	$(PY) tools/analysis_tools/norm_study.py --data $(DATA)/fashion_mnist_raw --preset cpu \
