@@ -48,7 +48,9 @@ fi
 
 echo "[install] OpenMMLab stack and test tools"
 $PIP install -q -r requirements/runtime.txt -r requirements/tests.txt
-# openmim without its dataset-download dependency (see requirements/mim.txt)
-$PIP install -q --no-deps -r requirements/mim.txt
+# openmim without its dataset-download dependency, then its other dependencies with theirs
+# (see requirements/mim.txt)
+$PIP install -q --no-deps "$(grep -E '^openmim==' requirements/mim.txt)"
+$PIP install -q -r <(grep -vE '^openmim==' requirements/mim.txt)
 $PIP install -q --no-deps --no-build-isolation -e .
 $VPY -c "import mmcv.ops, mmdet, mmpretrain, dn_mm; print('[install] ok: dn_mm', dn_mm.__version__)"
