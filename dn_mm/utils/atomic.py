@@ -10,7 +10,19 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Dict, Iterator
+
+
+def _temp_beside(path: str):
+    """``(fd, tmp)``: a temp file in ``path``'s folder (created if missing), with open()'s mode."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
+                               suffix='.tmp')
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private (0o600); give open()'s mode
+    return fd, tmp
 
 
 @contextmanager
@@ -22,13 +34,7 @@ def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator:
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
-                               suffix='.tmp')
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private (0o600); give open()'s mode
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
@@ -38,6 +44,25 @@ def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_files_atomic(contents: Dict[str, bytes]) -> None:
+    """Write ``{path: bytes}`` all or nothing: every file is staged before any is replaced."""
+    staged = []
+    try:
+        for path, data in contents.items():
+            fd, tmp = _temp_beside(path)
+            staged.append((tmp, path))
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def write_json_atomic(path: str, data, indent: int = 1) -> None:

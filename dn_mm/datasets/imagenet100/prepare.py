@@ -1,8 +1,8 @@
 """The ImageNet-100 split: validate everything, then write OUT_DIR/meta/*.txt in one go."""
 import os
-import tempfile
 
 from dn_mm.datasets.split import split_class
+from dn_mm.utils import write_files_atomic
 
 from .errors import PrepareError
 from .folders import DEFAULT_CLASSES_FILE, detect_val_layout, read_classes_file, scan_class_folders
@@ -20,28 +20,6 @@ def _check_val_ratio(val_ratio):
         raise PrepareError(
             f'--val-ratio must be a number with 0 < r < 1, got {val_ratio!r}')
     return r
-
-
-def _atomic_write_all(contents):
-    """Write {path: bytes} via temp files + os.replace (all or nothing)."""
-    temps = []
-    try:
-        for path, data in contents.items():
-            d = os.path.dirname(path)
-            fd, tmp = tempfile.mkstemp(dir=d, prefix='.' + os.path.basename(path),
-                                       suffix='.tmp')
-            temps.append(tmp)
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-        for (path, _), tmp in zip(contents.items(), temps):
-            os.replace(tmp, path)
-    finally:
-        for tmp in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
 
 def prepare(root, out_dir, classes_file=None, seed=0, val_ratio=0.2,
@@ -116,7 +94,7 @@ def prepare(root, out_dir, classes_file=None, seed=0, val_ratio=0.2,
              for k, v in lines.items()}
     files[os.path.join(meta_dir, 'classes.txt')] = ''.join(
         f'{w}\n' for w in wnids).encode('utf-8')
-    _atomic_write_all(files)
+    write_files_atomic(files)  # all or nothing
     return {
         'num_classes': len(wnids),
         'train': len(lines['train']),

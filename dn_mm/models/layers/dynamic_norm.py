@@ -235,7 +235,7 @@ class DynamicNormBase(nn.Module):
     def affine_from_sc(self, sc_out: Tuple[Tensor, Tensor]) -> Tuple[Tensor, Tensor]:
         """alpha, lambda from the SC-Module's two outputs, as the layer's ``form`` says."""
         d_alpha, d_lambda = sc_out
-        if getattr(self, 'form', None) == 'paper':
+        if self.form == 'paper':  # DNB and DNC set their form; SE-BN has none and never calls this
             return d_alpha, d_lambda
         gamma, beta = self.static_affine(d_alpha)
         return d_alpha + gamma, d_lambda + beta
