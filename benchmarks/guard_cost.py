@@ -5,20 +5,26 @@
                                     [--batch B] [--size S] [--out results.md]
 
 MobileNetV2 with DN-B (16, oup) (the detection backbone's norm) trains through
-mmengine's ``OptimWrapper`` (forward, loss, backward, SGD step) twice side by
-side: once bare and once with :class:`~dn_mm.engine.hooks.NonFiniteGuardHook`
-watching it (alpha/lambda of every DN layer, running statistics, loss, every
-gradient, one read-back per step). Repetitions interleave the two variants, as
-``benchmarks/run.py`` does; the row is the ratio of the medians.
+mmengine's ``OptimWrapper`` (forward, loss, backward, SGD step). One model,
+one optimizer: a guarded step runs between the hook's ``before_train_iter``
+and ``after_train_iter`` (the hook watches alpha/lambda of every DN layer,
+the running statistics, the loss and every gradient, with one read-back per
+step), a bare step outside them, where the installed hook does nothing but a
+flag test. Sharing the model keeps memory layout and weights out of the
+comparison. Repetitions interleave the two, as ``benchmarks/run.py`` does; the
+row gives the ratio of the medians, its quartiles over the repetitions, and
+the time spent inside the guard's check (timed directly, a steadier figure
+than a difference of two noisy step times).
 """
 import argparse
-import copy
+import statistics
 import sys
+import time
 from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from common import device_description, interleaved_medians, publish
+from common import device_description, interleaved_medians, publish, synchronize
 from mmengine.optim import OptimWrapper
 from models import build_mobilenet_v2, classifier_batch
 
@@ -26,28 +32,32 @@ from dn_mm.engine.hooks import NonFiniteGuardHook
 
 
 def guarded_steps(batch, size, device):
+    """{'bare': step, 'guarded': step} on one model, and the list of check times (s)."""
     torch.manual_seed(0)
-    bare = build_mobilenet_v2(dict(type='DNB', r=16, g='oup')).to(device).train()
-    guarded = copy.deepcopy(bare)
+    model = build_mobilenet_v2(dict(type='DNB', r=16, g='oup')).to(device).train()
     inputs, targets = classifier_batch(batch, size, device)
-    steps = {}
-    for name, model in (('bare', bare), ('guarded', guarded)):
-        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9))
-        hook = None
-        if name == 'guarded':
-            hook = NonFiniteGuardHook()
-            runner = SimpleNamespace(model=model, optim_wrapper=wrapper, iter=0, epoch=0)
-            hook.before_train(runner)
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9))
+    hook = NonFiniteGuardHook()
+    runner = SimpleNamespace(model=model, optim_wrapper=wrapper, iter=0, epoch=0)
+    check, check_seconds = hook._check, []
 
-        def step(model=model, wrapper=wrapper, hook=hook, runner=locals().get('runner')):
-            if hook is not None:
-                hook.before_train_iter(runner, 0)
-            loss = F.cross_entropy(model(inputs, mode='tensor'), targets)
-            wrapper.update_params(loss)
-            if hook is not None:
-                hook.after_train_iter(runner, 0)
-        steps[name] = step
-    return steps
+    def timed_check(runner):
+        synchronize(device)
+        start = time.perf_counter()
+        check(runner)  # its read-back synchronizes
+        check_seconds.append(time.perf_counter() - start)
+    hook._check = timed_check
+    hook.before_train(runner)
+
+    def bare():
+        loss = F.cross_entropy(model(inputs, mode='tensor'), targets)
+        wrapper.update_params(loss)
+
+    def guarded():
+        hook.before_train_iter(runner, 0)
+        bare()
+        hook.after_train_iter(runner, 0)
+    return {'bare': bare, 'guarded': guarded}, check_seconds
 
 
 def main(argv=None):
@@ -62,17 +72,18 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    steps = guarded_steps(args.batch, args.size, device)
+    steps, check_seconds = guarded_steps(args.batch, args.size, device)
     medians, samples = interleaved_medians(steps, device, args.reps, min_time=0.0)
     ratios = sorted(g / b for g, b in zip(samples['guarded'], samples['bare']))
     ratio = medians['guarded'] / medians['bare']
+    check_share = statistics.median(check_seconds) / medians['bare']
     row = (f'| NonFiniteGuardHook, MobileNetV2 DN-B (16,oup) training step | batch {args.batch}, '
            f'{args.size}x{args.size}, {device_description(device)} | '
            f'{medians["bare"] * 1e3:.0f} ms | {ratio:.3f}x ({ratios[len(ratios) // 4]:.3f}-'
-           f'{ratios[(3 * len(ratios)) // 4]:.3f}) | < 1.02x | '
-           f'{"PASS" if ratio < 1.02 else "MISS"} |')
-    text = ('| what | setting | bare step | guarded / bare (quartiles) | goal | status |\n'
-            '|---|---|---:|---:|---|---|\n' + row)
+           f'{ratios[(3 * len(ratios)) // 4]:.3f}) | {check_share * 100:.2f}% | < 1.02x | '
+           f'{"PASS" if max(ratio, 1 + check_share) < 1.02 else "MISS"} |')
+    text = ('| what | setting | bare step | guarded / bare (quartiles) | time in the check / '
+            'bare step | goal | status |\n|---|---|---:|---:|---:|---|---|\n' + row)
     publish(text, args.out, blank_line=False)
     return 0
 

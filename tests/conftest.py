@@ -6,6 +6,7 @@ over random shapes, r, g, modes and data. Set ``HYPOTHESIS_PROFILE=explore``
 to draw fresh examples locally.
 """
 import gzip
+import hashlib
 import io
 import os
 import struct
@@ -285,8 +286,7 @@ def make_deepforest_data(root, n_sources=4):
     if n_sources >= 2:
         noise_image(64, 64, 2).save(data / 'b.jpg', quality=95)
         rows += [('b.jpg', 5, 5, 20, 25), ('b.jpg', 40.5, 36, 60.5, 50)]
-    rows += [('nope.png', 1, 1, 5, 5),  # image not shipped -> ignored
-             ('a.png', 0, 0, 0, 0)]  # degenerate (empty-image marker)
+    rows += [('a.png', 0, 0, 0, 0)]  # DeepForest's empty-image row: no box, no fault
     _csv(data / 'ann.csv', rows)
     _csv(data / 'old.csv', [('a.tif', 2, 2, 12, 14)])  # smaller duplicate set
     if n_sources >= 3:
@@ -297,9 +297,14 @@ def make_deepforest_data(root, n_sources=4):
         noise_image(20, 50, 4).save(data / 'd.png')  # narrower than a tile
         _voc(data / 'd.xml', 'd.png', 20, 50, [(2, 3, 18, 20), (1, 30, 15,
                                                                  48)])
-    (data / 'broken.tif').write_bytes(b'II*\x00 definitely not a tiff')
-    _csv(data / 'broken.csv', [('broken.tif', 1, 1, 10, 10)])
+    noise_image(30, 30, 5).save(data / 'unannotated.png')  # like the wheel's SOAP_031.png
     return root
+
+
+def tree_digest(out):
+    """{relative path: sha256} of every file under ``out``: what a converter left there."""
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(out).rglob('*')) if p.is_file()}
 
 
 def make_deepforest_wheel(root, path):

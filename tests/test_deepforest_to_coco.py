@@ -3,30 +3,18 @@
 They build a tiny fake ``deepforest/data`` folder (and a fake wheel zip) in
 tmp_path; the real deepforest wheel is not needed.
 """
-import hashlib
 import json
 import os
 import re
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_deepforest_data, make_deepforest_wheel, noise_image
+from conftest import make_deepforest_data, make_deepforest_wheel, noise_image, tree_digest
 from PIL import Image
 
 from dn_mm.datasets import deepforest as d2c
 from dn_mm.datasets.deepforest import coco
-
-# the fake broken.tif makes Pillow warn while probing it; that is expected
-pytestmark = pytest.mark.filterwarnings('ignore:Corrupt EXIF data')
-
-def tree_digest(out):
-    return {
-        p.relative_to(out).as_posix(): hashlib.sha256(
-            p.read_bytes()).hexdigest()
-        for p in sorted(Path(out).rglob('*')) if p.is_file()
-    }
 
 
 @pytest.fixture(scope='module')
@@ -84,15 +72,14 @@ def test_coco_json_valid(converted):
 def test_sources_dedup_and_skips(converted):
     out, summary = converted
     src = summary['sources']
-    assert sorted(src) == ['a', 'b', 'c', 'd']  # broken.tif skipped
+    assert sorted(src) == ['a', 'b', 'c', 'd']  # unannotated.png is no source
     assert src['a']['image'] == 'a.png' and src['a']['ann_file'] == 'ann.csv'
-    assert src['a']['boxes'] == 5  # 4 boxes + degenerate row, old.csv unused
+    assert src['a']['boxes'] == 4  # the 0,0,0,0 row is no box; old.csv unused
     assert src['d']['ann_file'] == 'd.xml'
-    assert any('broken.tif' in w for w in summary['warnings'])
-    assert any('nope.png' in n for n in summary['notes'])
-    assert any('old.csv' in n for n in summary['notes'])
+    assert summary['notes'] == ['a: using ann.csv (4 boxes, a.png); ignoring old.csv (1 boxes, '
+                                'a.tif)']
     names = [n for s in ('train', 'val') for n in os.listdir(out / s)]
-    assert not any(n.startswith(('broken', 'nope')) for n in names)
+    assert not any(n.startswith('unannotated') for n in names)
     # a.png 96x64 at tile 32 -> 3x2 grid; tiles (0, 32) and (64, 0) have no
     # box, (28, 30, 44, 44) is kept only in (32, 32) where 144/224 is inside
     a_tiles = sorted(n for n in names if n.startswith('a_'))

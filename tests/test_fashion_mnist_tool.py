@@ -187,9 +187,13 @@ def test_error_corrupt_files(fmnist_dir, tmp_path):
     bad = tr_lbl.copy()
     bad[5] = 10
     write_idx(os.path.join(raw, FILES[1]), bad)
-    assert_fails(re.escape(lbl) + r".*label 10 out of range", raw, out)
+    assert_fails(r'unknown class in label file ' + re.escape(repr(lbl)) +
+                 r' \(1 label\(s\) outside 0\.\.9\): index 5: 10$', raw, out)
     write_idx(os.path.join(raw, FILES[1]), tr_img)           # wrong ndim
     assert_fails(r'expected 1 dimension', raw, out)
+    write_idx(os.path.join(raw, FILES[0]), tr_img[:0])       # no image at all
+    write_idx(os.path.join(raw, FILES[1]), tr_lbl[:0])
+    assert_fails(r'empty idx file: ' + re.escape(repr(img)) + ' holds 0 images', raw, out)
     assert not os.path.exists(out)
 
 

@@ -150,6 +150,24 @@ def test_bn_state_dict_to_dn_matches_module_conversion():
         bn_checkpoint_to_dn({'fc.weight': torch.zeros(2, 2)})
 
 
+def test_bn_named_norm_is_converted_and_dn_children_are_not():
+    torch.manual_seed(0)
+    stem = nn.Sequential()
+    stem.add_module('conv', nn.Conv2d(3, 8, 3))
+    stem.add_module('norm', nn.BatchNorm2d(8))  # a BN layer that is itself named norm
+    bn_model = randomize_bn_stats(nn.Sequential(stem))
+    dn_model = convert_bn_to_dn(copy.deepcopy(bn_model), dict(type='DNB', r=4, g=1))
+    sd = bn_checkpoint_to_dn(bn_model.state_dict(), r=4, g=1)
+    assert set(sd) == set(dn_model.state_dict())
+    twin = convert_bn_to_dn(copy.deepcopy(bn_model), dict(type='DNB', r=4, g=1))
+    twin.load_state_dict(sd)
+    x = torch.randn(2, 3, 9, 9)
+    torch.testing.assert_close(twin.eval()(x), bn_model.eval()(x))
+    again = bn_checkpoint_to_dn(sd | {'1.running_mean': torch.zeros(8)}, r=4, g=1)
+    assert [k for k in again if k not in sd] == ['1.norm.running_mean', '1.sc.fc1',
+                                                  '1.sc.fc2']  # the DN layer 0.norm stays
+
+
 # -- parameter counts of the paper's tables -----------------------------------------------
 
 PAPER_PARAMS = [  # (arch, norm_cfg, millions) from shared/paper/README.md

@@ -5,6 +5,7 @@ import re
 import pytest
 from conftest import (
     IMAGENET_CLASSES,
+    TINY_JPEG,
     classes_file,
     make_imagenet_tree,
     read_meta,
@@ -191,4 +192,31 @@ def test_error_keeps_previous_output_untouched(folder_tree, tmp_path):
     assert_fails('--val-ratio', root, out, classes_file=cls, val_ratio=2)
     bad = classes_file(tmp_path, IMAGENET_CLASSES + ['n77777777'], 'bad.txt')
     assert_fails('n77777777', root, out, classes_file=bad)
+    assert read_meta(out) == before
+
+
+def test_error_names_every_unreadable_image(folder_tree, tmp_path, capsys):
+    root, cls = folder_tree
+    out = str(tmp_path / 'out')
+    pi.prepare(root, out, classes_file=cls)
+    before = read_meta(out)
+    empty = os.path.join(root, 'train', 'n00000001', 'n00000001_3.JPEG')
+    truncated = os.path.join(root, 'val', 'n00000002', 'val_n00000002_0.JPEG')
+    text = os.path.join(root, 'train', 'n00000003', 'n00000003_0.JPEG')
+    touch_image(empty, b'')
+    touch_image(truncated, TINY_JPEG[:len(TINY_JPEG) // 2])
+    touch_image(text, b'<html>not an image</html>')
+    with pytest.raises(pi.PrepareError) as err:
+        pi.prepare(root, out, classes_file=cls)
+    lines = str(err.value).splitlines()
+    assert lines[0] == f'3 bad entries in the images of {root}; nothing was written:'
+    assert sorted(line.split(': unreadable image (')[0].strip() for line in lines[1:]) == \
+        sorted([empty, truncated, text])
+    assert 'truncated' in str(err.value).lower()
+    assert read_meta(out) == before
+    with pytest.raises(SystemExit) as exit_:  # the command line: every file, status 2
+        pi.main([root, out, '--classes', cls])
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2 and all(p in stderr for p in (empty, truncated, text))
+    pi.prepare(root, out, classes_file=cls, image_check=False)  # the user's choice
     assert read_meta(out) == before

@@ -131,10 +131,15 @@ def load_split(fmnist_dir, split):
         raise ConvertError(
             f'{img_path!r} holds {len(images)} images but {lbl_path!r} '
             f'holds {len(labels)} labels')
-    if len(labels) and int(labels.max()) >= len(CLASSES):
+    if len(labels) == 0 or 0 in images.shape[1:]:
+        raise ConvertError(f'empty idx file: {img_path!r} holds {images.shape[0]} images of '
+                           f'{images.shape[1]}x{images.shape[2]} pixels')
+    unknown = np.flatnonzero(labels >= len(CLASSES))
+    if len(unknown):
+        shown = ', '.join(f'index {i}: {labels[i]}' for i in unknown[:10])
         raise ConvertError(
-            f'corrupt label file {lbl_path!r}: label {int(labels.max())} '
-            f'out of range 0..{len(CLASSES) - 1}')
+            f'unknown class in label file {lbl_path!r} ({len(unknown)} label(s) outside '
+            f'0..{len(CLASSES) - 1}): {shown}{" ..." if len(unknown) > 10 else ""}')
     return images, labels
 
 

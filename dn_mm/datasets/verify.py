@@ -19,19 +19,7 @@ import os.path as osp
 from typing import List, Optional
 
 from ..utils import progress
-
-
-def _readable(path: str) -> Optional[str]:
-    """None if ``path`` is an image PIL decodes, else what is wrong."""
-    if not osp.isfile(path):
-        return 'missing image'
-    try:
-        from PIL import Image
-        with Image.open(path) as img:
-            img.load()
-    except Exception as err:  # PIL raises many types for bad files
-        return f'unreadable image ({type(err).__name__}: {err})'
-    return None
+from .faults import image_problem
 
 
 def _join(root: str, path: str) -> str:
@@ -61,7 +49,7 @@ def verify_image_list(ann_file: str, img_root: str, num_classes: int) -> List[st
         if path in seen:
             problems.append(f'{where}: duplicate image {path!r} (also line {seen[path]})')
         seen.setdefault(path, no)
-        bad = _readable(_join(img_root, path))
+        bad = image_problem(_join(img_root, path))
         if bad:
             problems.append(f'{where}: {bad}: {_join(img_root, path)}')
     return problems
@@ -99,7 +87,7 @@ def verify_coco(ann_file: str, img_root: str, classes) -> List[str]:
                             f'{images[iid]["file_name"]!r})')
             continue
         images[iid] = img
-        bad = _readable(_join(img_root, img['file_name']))
+        bad = image_problem(_join(img_root, img['file_name']))
         if bad:
             problems.append(f'{where}: {bad}: {_join(img_root, img["file_name"])}')
     for ann in coco['annotations']:

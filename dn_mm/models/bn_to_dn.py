@@ -74,6 +74,19 @@ def convert_bn_to_dn(model: nn.Module, norm_cfg: dict) -> nn.Module:
     return model
 
 
+def _is_dn_child(key: str, state_dict: Dict[str, torch.Tensor]) -> bool:
+    """Whether ``<layer>.norm.running_mean`` is the BN child of a DN / SE-BN layer.
+
+    It is when ``<layer>`` also holds the SC-Module (``sc.fc1``, DN-B / DN-C) or the
+    SE block (``fc1.weight``, SE-BN); a plain BN layer that is itself named
+    ``norm`` holds neither and is converted.
+    """
+    if not (key == 'norm.running_mean' or key.endswith('.norm.running_mean')):
+        return False
+    layer = key[:-len('norm.running_mean')]
+    return layer + 'sc.fc1' in state_dict or layer + 'fc1.weight' in state_dict
+
+
 def bn_checkpoint_to_dn(state_dict: Dict[str, torch.Tensor], r: int = 16, g='oup',
                         seed: int = 0) -> Dict[str, torch.Tensor]:
     """Turn a BN model's state dict into its DN-B twin's (``affine=True``).
@@ -83,8 +96,8 @@ def bn_checkpoint_to_dn(state_dict: Dict[str, torch.Tensor], r: int = 16, g='oup
     and ``<layer>.sc.fc2`` (zeros), so the DN-B model's outputs equal the BN
     model's. Other keys are kept as they are, in order.
     """
-    prefixes = {k[:-len('running_mean')] for k in state_dict if k.endswith('.running_mean')
-                and not k.endswith('.norm.running_mean')}
+    prefixes = {k[:-len('running_mean')] for k in state_dict if k.endswith('running_mean')
+                and not _is_dn_child(k, state_dict)}
     if not prefixes:
         raise ValueError('the checkpoint has no BN layer (no "*.running_mean" key) to convert')
     moved = {p + key: p + 'norm.' + key for p in prefixes for key in BN_KEYS}

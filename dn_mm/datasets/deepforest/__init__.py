@@ -5,7 +5,7 @@ Usage::
 
     python tools/dataset_converters/deepforest_to_coco.py \
         DEEPFOREST_WHEEL_OR_DIR OUT_DIR [--tile 320] [--overlap 0] \
-        [--val-ratio 0.25] [--seed 0] [--min-visible 0.5]
+        [--val-ratio 0.25] [--seed 0] [--min-visible 0.5] [--labels Tree,Alive,Dead]
 
 ``DEEPFOREST_WHEEL_OR_DIR`` is either the downloaded ``deepforest-*.whl``
 (read with :mod:`zipfile`, nothing is installed or imported) or a directory:
@@ -14,7 +14,7 @@ an extracted ``deepforest/data`` folder or a folder containing
 
 The command line is ``tools/dataset_converters/deepforest_to_coco.py``
 (:func:`main`); one module per job: :mod:`.source` reads the wheel,
-:mod:`.annotations` picks the boxes, :mod:`.tiling` cuts the tiles,
+:mod:`.annotations` checks and picks the boxes, :mod:`.tiling` cuts the tiles,
 :mod:`.split` splits them, :mod:`.coco` writes the dataset. Bad input raises
 :class:`DeepForestError` (the command line prints it and exits with 2).
 
@@ -26,9 +26,20 @@ Annotations
       (``label`` optional), e.g. ``OSBS_029.csv``, ``example.csv``;
     * Pascal-VOC XML files (``<annotation><filename>..<object><bndbox>``),
       e.g. ``2019_YELL_2_528000_4978000_image_crop2.xml``.
-    Rows/files whose image is not present in the data folder are ignored.
-    Every label (``Tree``, ``Dead``, ``Alive``, ...) becomes the single COCO
-    category ``Tree`` (id 1).
+    Every label named by ``--labels`` (default ``Tree,Alive,Dead``, the
+    wheel's labels) becomes the single COCO category ``Tree`` (id 1).
+
+Faults (rejected before anything is written)
+    The converter rejects what ``tools/misc/verify_dataset.py`` reports in a
+    converted dataset, naming each file and entry (``ann.csv:7``,
+    ``d.xml: object 2``), all of them in one error: an empty or malformed
+    annotation file, a malformed row or object, an unknown label, a box of
+    zero size or outside its image, the same box twice, an annotated image
+    that is missing or unreadable, two source images that give the same tile
+    names. A CSV row ``0,0,0,0`` is DeepForest's mark of an image without
+    trees, not a fault. A CSV without an ``image_path`` column (the wheel's
+    ``classes.csv``) and XML other than Pascal-VOC are not annotation files.
+    The deepforest 2.1.0 wheel converts with no fault.
 
 Source images / de-duplication
     The wheel ships the same scene under several names and annotation files

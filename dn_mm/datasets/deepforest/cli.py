@@ -3,6 +3,7 @@ import argparse
 import json
 
 from ..cli import run_converter
+from .annotations import DEFAULT_LABELS
 from .coco import SPLITS
 from .convert import SPLIT_MODES, convert
 from .errors import DeepForestError
@@ -27,11 +28,16 @@ def format_summary(s):
             f'h = {"/".join(str(v) for v in sp["box_h_pct"].values())} px')
     for n in s['notes']:
         lines.append(f'  note: {n}')
-    for w in s['warnings']:
-        lines.append(f'  warning: {w}')
     lines.append(f'  {s["images_written"]} image file(s) (re)written in '
                  f'{s["seconds"]} s')
     return '\n'.join(lines)
+
+
+def _labels(text):
+    labels = tuple(x.strip() for x in text.split(','))
+    if not all(labels):
+        raise argparse.ArgumentTypeError(f'expected comma-separated class names, got {text!r}')
+    return labels
 
 
 def build_parser():
@@ -57,6 +63,10 @@ def build_parser():
     p.add_argument('--min-visible', type=float, default=0.5,
                    help='min fraction of a box inside a tile to keep it '
                         '(default 0.5)')
+    p.add_argument('--labels', type=_labels, default=DEFAULT_LABELS, metavar='A,B,...',
+                   help='the annotation labels that are trees, each mapped to the one COCO '
+                   'class Tree; any other label is rejected (default: '
+                   f'{",".join(DEFAULT_LABELS)})')
     p.add_argument('--json', action='store_true',
                    help='print the summary as JSON')
     return p
@@ -65,7 +75,8 @@ def build_parser():
 def main(argv=None):
     def convert_args(a):
         return convert(a.src, a.out_dir, tile=a.tile, overlap=a.overlap, val_ratio=a.val_ratio,
-                       seed=a.seed, min_visible=a.min_visible, split=a.split)
+                       seed=a.seed, min_visible=a.min_visible, split=a.split,
+                       labels=a.labels)
 
     def describe(s, a):
         return json.dumps(s, indent=1, sort_keys=True) if a.json else format_summary(s)

@@ -44,7 +44,8 @@ def encode_jpeg(im):
     return buf.getvalue()
 
 
-def coco_info(source, src_info, stems, tile, overlap, val_ratio, seed, min_visible, split_mode):
+def coco_info(source, src_info, stems, tile, overlap, val_ratio, seed, min_visible, split_mode,
+              labels):
     """The ``info`` block of both annotation files: where the data came from and how."""
     return {
         'description': 'NEON tree crowns from the deepforest wheel, '
@@ -61,7 +62,7 @@ def coco_info(source, src_info, stems, tile, overlap, val_ratio, seed, min_visib
                      f'tile={tile} overlap={overlap} '
                      f'val_ratio={float(val_ratio)} seed={seed} '
                      f'min_visible={float(min_visible)} '
-                     f'split={split_mode}',
+                     f'split={split_mode} labels={",".join(labels)}',
     }
 
 

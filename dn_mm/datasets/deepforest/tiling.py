@@ -1,7 +1,6 @@
 """Cutting source images into fixed-size tiles and their boxes into tile coordinates."""
 import io
 import re
-import sys
 
 from PIL import Image
 
@@ -90,23 +89,27 @@ def _safe_stem(stem):
     return re.sub(r'[^A-Za-z0-9_.-]+', '_', stem).strip('_') or 'image'
 
 
-def cut_tiles(source, records, tile, overlap, min_visible, log):
+def read_images(source, names, faults):
+    """Decode every annotated image once: {name: RGB image}; an unreadable one is a fault."""
+    images = {}
+    for name in sorted(names):
+        try:
+            images[name] = load_rgb(source.read(name))
+        except Exception as err:  # Pillow raises many types for bad rasters
+            faults.add(name, f'unreadable image ({type(err).__name__}: {err})')
+    return images
+
+
+def cut_tiles(images, records, tile, overlap, min_visible, log):
     """Tile every annotated source image; keep the tiles that hold a box.
 
-    Returns (tiles, src_info, warnings): tiles are dicts ``stem, file_name,
-    boxes, image, xy``; src_info maps each readable stem to its size, box and
-    tile counts; an image Pillow cannot read is skipped with a warning.
+    ``images`` maps image names to decoded images (:func:`read_images`).
+    Returns (tiles, src_info): tiles are dicts ``stem, file_name, boxes, image,
+    xy``; src_info maps each stem to its size, box and tile counts.
     """
-    warnings, tiles, src_info = [], [], {}
+    tiles, src_info = [], {}
     for rec in records:
-        try:
-            im = load_rgb(source.read(rec['image']))
-        except Exception as e:  # unreadable raster (e.g. exotic TIFF)
-            msg = (f'{rec["image"]}: cannot be read by Pillow '
-                   f'({type(e).__name__}: {e}); skipped')
-            warnings.append(msg)
-            print(f'WARNING: {msg}', file=sys.stderr)
-            continue
+        im = images[rec['image']]
         w, h = im.size
         safe = _safe_stem(rec['stem'])
         n_before = len(tiles)
@@ -122,4 +125,4 @@ def cut_tiles(source, records, tile, overlap, min_visible, log):
             boxes=len(rec['boxes']), tiles=len(tiles) - n_before)
         log(f'{rec["image"]}: {w}x{h}, {len(rec["boxes"])} boxes '
             f'({rec["ann_file"]}), {len(tiles) - n_before} tiles')
-    return tiles, src_info, warnings
+    return tiles, src_info

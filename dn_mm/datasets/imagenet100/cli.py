@@ -34,6 +34,9 @@ classes file (--classes, default tools/dataset_converters/imagenet100_classes.tx
 
 output (OUT_DIR/meta/): train.txt, val.txt, test.txt ('<relative path> <label>'
 per line, sorted by label then path) and classes.txt (one wnid per line).
+Every listed image is decoded first (JPEG at 1/8 scale): a missing, truncated
+or unreadable one stops the preparation with every such file named
+(--no-image-check skips this).
 Same input + seed -> byte-identical files.  For each class the split depends
 only on (seed, wnid, that class's file names), so adding or removing other
 classes never changes it.  Everything is validated before anything is
@@ -64,13 +67,17 @@ def build_parser():
     p.add_argument('--val-gt', metavar='FILE', default=None,
                    help='ground truth for a flat val/ folder (default: '
                    'IMAGENET_ROOT/val_gt.txt or IMAGENET_ROOT/LOC_val_solution.csv)')
+    p.add_argument('--no-image-check', dest='image_check', action='store_false',
+                   help='do not decode every listed image first (by default a missing, '
+                   'truncated or unreadable image stops the preparation, all of them named)')
     return p
 
 
 def main(argv=None):
     def prepare_args(args):
         return prepare(args.imagenet_root, args.out_dir, classes_file=args.classes,
-                       seed=args.seed, val_ratio=args.val_ratio, val_gt=args.val_gt)
+                       seed=args.seed, val_ratio=args.val_ratio, val_gt=args.val_gt,
+                       image_check=args.image_check)
 
     def describe(s, args):
         return (f'{s["num_classes"]} classes: train {s["train"]}, val {s["val"]}, test '

@@ -1,6 +1,7 @@
 """The ImageNet-100 split: validate everything, then write OUT_DIR/meta/*.txt in one go."""
 import os
 
+from dn_mm.datasets.faults import Faults, check_images
 from dn_mm.datasets.split import split_class
 from dn_mm.utils import write_files_atomic
 
@@ -23,8 +24,12 @@ def _check_val_ratio(val_ratio):
 
 
 def prepare(root, out_dir, classes_file=None, seed=0, val_ratio=0.2,
-            val_gt=None):
+            val_gt=None, image_check=True):
     """Validate the inputs, compute the split and write OUT_DIR/meta/*.txt.
+
+    ``image_check`` decodes every listed image first (JPEG at 1/8 scale, in
+    threads): a missing, empty, truncated or non-image file is a fault, and
+    every fault is named in one :class:`PrepareError`.
 
     Returns a summary dict with keys ``num_classes``, ``train``, ``val``,
     ``test`` (counts), ``val_layout`` ('folders' or 'flat'), ``val_gt``
@@ -84,6 +89,12 @@ def prepare(root, out_dir, classes_file=None, seed=0, val_ratio=0.2,
         lines['train'] += [f'train/{w}/{n} {label}\n' for n in tr]
         lines['val'] += [f'train/{w}/{n} {label}\n' for n in va]
         lines['test'] += [f'{test_prefix[w]}{n} {label}\n' for n in test_names[w]]
+
+    if image_check:
+        faults = Faults()
+        listed = [line.rsplit(' ', 1)[0] for part in lines.values() for line in part]
+        check_images([os.path.join(root, p) for p in listed], faults)
+        faults.raise_if_any(PrepareError, f'the images of {root}')
 
     meta_dir = os.path.join(out_dir, 'meta')
     try:
