@@ -19,6 +19,11 @@ from ..utils import progress
 SHOWN = 20  # faults spelled out in one error; the rest are counted
 
 
+def unreadable(err: Exception) -> str:
+    """The fault of an image Pillow could not decode (``err`` is what it raised)."""
+    return f'unreadable image ({type(err).__name__}: {err})'
+
+
 def image_problem(path: str, fast: bool = False) -> Optional[str]:
     """None if ``path`` is an image Pillow decodes, else what is wrong with it.
 
@@ -34,7 +39,7 @@ def image_problem(path: str, fast: bool = False) -> Optional[str]:
                 img.draft('RGB', (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
     except Exception as err:  # Pillow raises many types for bad files
-        return f'unreadable image ({type(err).__name__}: {err})'
+        return unreadable(err)
     return None
 
 
@@ -47,9 +52,6 @@ class Faults:
     def add(self, where: str, what: str) -> None:
         """Record one fault: ``where`` names the file (and line, object or index)."""
         self.items.append(f'{where}: {what}')
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def raise_if_any(self, error: Type[Exception], context: str = 'the input') -> None:
         """Raise ``error`` listing every fault (the first ``SHOWN`` in full), if there is one."""

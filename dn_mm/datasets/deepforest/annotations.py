@@ -20,8 +20,8 @@ import xml.etree.ElementTree as ET
 from .errors import DeepForestError
 
 IMAGE_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
-CSV_REQUIRED = ('image_path', 'xmin', 'ymin', 'xmax', 'ymax')
 COORDS = ('xmin', 'ymin', 'xmax', 'ymax')
+CSV_REQUIRED = ('image_path',) + COORDS
 # the labels of the wheel's annotation files (classes.csv lists Dead and Alive); each is a tree
 DEFAULT_LABELS = ('Tree', 'Alive', 'Dead')
 EMPTY_IMAGE_ROW = (0.0, 0.0, 0.0, 0.0)

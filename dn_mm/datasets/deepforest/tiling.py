@@ -4,6 +4,8 @@ import re
 
 from PIL import Image
 
+from ..faults import unreadable
+
 MIN_BOX_SIZE = 1.0  # px; clipped boxes narrower/lower than this are dropped
 
 
@@ -96,7 +98,7 @@ def read_images(source, names, faults):
         try:
             images[name] = load_rgb(source.read(name))
         except Exception as err:  # Pillow raises many types for bad rasters
-            faults.add(name, f'unreadable image ({type(err).__name__}: {err})')
+            faults.add(name, unreadable(err))
     return images
 
 

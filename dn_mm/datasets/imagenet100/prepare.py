@@ -83,17 +83,17 @@ def prepare(root, out_dir, classes_file=None, seed=0, val_ratio=0.2,
         test_names = scan_flat_val(val_dir, gt_used, wnids)
         test_prefix = {w: 'val/' for w in wnids}
 
-    lines = {'train': [], 'val': [], 'test': []}
+    entries = {'train': [], 'val': [], 'test': []}  # (path relative to root, label)
     for label, w in enumerate(wnids):
         tr, va = split_class(train_names[w], w, seed, val_ratio)
-        lines['train'] += [f'train/{w}/{n} {label}\n' for n in tr]
-        lines['val'] += [f'train/{w}/{n} {label}\n' for n in va]
-        lines['test'] += [f'{test_prefix[w]}{n} {label}\n' for n in test_names[w]]
+        entries['train'] += [(f'train/{w}/{n}', label) for n in tr]
+        entries['val'] += [(f'train/{w}/{n}', label) for n in va]
+        entries['test'] += [(f'{test_prefix[w]}{n}', label) for n in test_names[w]]
 
     if image_check:
         faults = Faults()
-        listed = [line.rsplit(' ', 1)[0] for part in lines.values() for line in part]
-        check_images([os.path.join(root, p) for p in listed], faults)
+        check_images([os.path.join(root, path) for part in entries.values() for path, _ in part],
+                     faults)
         faults.raise_if_any(PrepareError, f'the images of {root}')
 
     meta_dir = os.path.join(out_dir, 'meta')
@@ -101,16 +101,17 @@ def prepare(root, out_dir, classes_file=None, seed=0, val_ratio=0.2,
         os.makedirs(meta_dir, exist_ok=True)
     except OSError as e:
         raise PrepareError(f'OUT_DIR: cannot create {meta_dir!r}: {e}')
-    files = {os.path.join(meta_dir, f'{k}.txt'): ''.join(v).encode('utf-8')
-             for k, v in lines.items()}
+    files = {os.path.join(meta_dir, f'{k}.txt'):
+             ''.join(f'{path} {label}\n' for path, label in v).encode('utf-8')
+             for k, v in entries.items()}
     files[os.path.join(meta_dir, 'classes.txt')] = ''.join(
         f'{w}\n' for w in wnids).encode('utf-8')
     write_files_atomic(files)  # all or nothing
     return {
         'num_classes': len(wnids),
-        'train': len(lines['train']),
-        'val': len(lines['val']),
-        'test': len(lines['test']),
+        'train': len(entries['train']),
+        'val': len(entries['val']),
+        'test': len(entries['test']),
         'val_layout': layout,
         'val_gt': gt_used,
         'classes_file': classes_file,
