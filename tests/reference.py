@@ -6,6 +6,13 @@ affine as its own multiply and add.
 """
 import torch
 import torch.nn.functional as F
+from hypothesis import strategies as st
+
+#: DN's generator options the references cover, to cross in property tests
+DN_OPTIONS = st.fixed_dictionaries(dict(form=st.sampled_from(['residual', 'paper']),
+                                        sc_input=st.sampled_from(['raw', 'normalized']),
+                                        bound=st.sampled_from(['none', 'tanh']),
+                                        bound_range=st.sampled_from([0.5, 2.0])))
 
 
 def act_reference(sc, h):
@@ -35,38 +42,53 @@ def static_affine(layer, like):
 
 
 def alpha_lambda(layer, d_alpha, d_lambda, like):
-    """Eq. 7 (form='paper'): alpha, lambda are the SC-Module's outputs; residual: on gamma/beta."""
+    """Eq. 7 (form='paper'): alpha, lambda are the SC-Module's outputs; residual: on gamma/beta.
+
+    ``bound='tanh'``: gamma * (1 + k tanh(d_alpha)), beta + k tanh(d_lambda), gamma/beta
+    1/0 without static affine (the paper form).
+    """
+    gamma, beta = static_affine(layer, like)
+    if layer.bound == 'tanh':
+        k = layer.bound_range
+        return gamma * (1 + k * torch.tanh(d_alpha)), beta + k * torch.tanh(d_lambda)
     if layer.form == 'paper':
         return d_alpha, d_lambda
-    gamma, beta = static_affine(layer, like)
     return gamma + d_alpha, beta + d_lambda
 
 
+def batch_or_running(layer, x, running_mean, running_var):
+    """E[x], Var[x] (C,): the batch's in training, the running ones in eval."""
+    if layer.norm.training:
+        return x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+    return running_mean, running_var
+
+
 def dnb_reference(layer, x, running_mean, running_var):
-    """DN-B: BN-normalise, then per-sample alpha/lambda from the SC-Module on GAP(x)."""
+    """DN-B: BN-normalise, then per-sample alpha/lambda from the SC-Module on GAP(x)
+    (``sc_input='raw'``) or GAP(x_hat) (``'normalized'``)."""
     xn = bn_normalize(layer, x, running_mean, running_var)
-    d_alpha, d_lambda = sc_reference(layer.sc, x.mean((2, 3)))
+    sc_in = xn.mean((2, 3)) if layer.sc_input == 'normalized' else x.mean((2, 3))
+    d_alpha, d_lambda = sc_reference(layer.sc, sc_in)
     alpha, lam = alpha_lambda(layer, d_alpha, d_lambda, d_alpha[0])
     return xn * alpha[:, :, None, None] + lam[:, :, None, None]
 
 
 def dnc_reference(layer, x, running_mean, running_var):
-    bn = layer.norm
-    if bn.training:
-        mean = x.mean((0, 2, 3))
-        var = x.var((0, 2, 3), unbiased=False)
+    mean, var = batch_or_running(layer, x, running_mean, running_var)
+    std = torch.sqrt(var + layer.norm.eps)
+    xn = bn_normalize(layer, x, running_mean, running_var)  # updates the running statistics
+    if layer.sc_input == 'normalized':
+        first, second = mean / std, std / torch.sqrt(running_var + layer.norm.eps)
     else:
-        mean, var = running_mean, running_var
-    std = torch.sqrt(var + bn.eps)
-    xn = bn_normalize(layer, x, running_mean, running_var)
+        first, second = mean, std
     sc = layer.sc
     if layer.fuse == 'fc1':
-        h = act_reference(sc, F.linear(mean, sc.fc1) + F.linear(std, sc.fc1))
+        h = act_reference(sc, F.linear(first, sc.fc1) + F.linear(second, sc.fc1))
         out = F.conv1d(h[None, :, None], sc.fc2[:, :, None], groups=sc.groups)[0, :, 0]
     else:
         out = sum(F.conv1d(act_reference(sc, F.linear(v, sc.fc1))[None, :, None],
                            sc.fc2[:, :, None], groups=sc.groups)[0, :, 0]
-                  for v in (mean, std))
+                  for v in (first, second))
     c = x.shape[1]
     alpha, lam = alpha_lambda(layer, out[:c], out[c:], mean)
     return xn * alpha[None, :, None, None] + lam[None, :, None, None]

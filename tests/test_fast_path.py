@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference import dnb_reference, dnc_reference, sebn_reference
+from reference import DN_OPTIONS, dnb_reference, dnc_reference, sebn_reference
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN
@@ -22,10 +22,13 @@ def kernels(bn: bool):
     return mock.patch.object(per_sample_affine, 'MIN_BN_KERNEL_NUMEL', 0 if bn else 1 << 62)
 
 
-def make_layer(cls, c, r, g, affine, fuse, seed):
-    layer = {DNB: lambda: DNB(c, r=r, g=g, affine=affine),
-             DNC: lambda: DNC(c, r=r, g=g, affine=affine, fuse=fuse),
-             SEBN: lambda: SEBN(c, r=r, affine=affine)}[cls]()
+def make_layer(cls, c, r, g, affine, fuse, seed, **options):
+    """``options``: DN's form, sc_input, bound (SE-BN has none)."""
+    if options.get('form') == 'paper':
+        affine = None
+    layer = {DNB: lambda: DNB(c, r=r, g=g, affine=affine, **options),
+             DNC: lambda: DNC(c, r=r, g=g, affine=affine, fuse=fuse, **options),
+             SEBN: lambda: SEBN(c, r=r, affine=bool(affine))}[cls]()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in layer.parameters():
@@ -72,18 +75,20 @@ def check_against_reference(layer, x, gy=None, tol=1e-5):
         assert err <= tol + 3 * ref_err, f'{name}: {err:.2e} (reference off by {ref_err:.2e})'
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(cls=st.sampled_from([DNB, DNC, SEBN]), n=st.integers(2, 5), c=st.integers(1, 40),
        h=st.integers(1, 7), w=st.integers(1, 7), r=st.integers(1, 8),
        g=st.sampled_from(['oup', 1, 2, 3]), affine=st.booleans(),
        fuse=st.sampled_from(['fc1', 'fc2']), train=st.booleans(),
-       offset=st.sampled_from([0.0, 3.0]), bn_kernels=st.booleans(), seed=st.integers(0, 999))
+       offset=st.sampled_from([0.0, 3.0]), bn_kernels=st.booleans(), options=DN_OPTIONS,
+       seed=st.integers(0, 999))
 def test_fast_path_matches_reference_float32(cls, n, c, h, w, r, g, affine, fuse, train, offset,
-                                             bn_kernels, seed):
+                                             bn_kernels, options, seed):
     # two values per channel: BN's output is +-1 whatever x, its x-gradient is
     # rounding noise around 0 in any float32 implementation; nothing to compare
     assume(not (train and n * h * w == 2))
-    layer = make_layer(cls, c, r, g, affine, fuse, seed).train(train)
+    options = {} if cls is SEBN else options
+    layer = make_layer(cls, c, r, g, affine, fuse, seed, **options).train(train)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=gen) * 2 + offset
     with kernels(bn_kernels):

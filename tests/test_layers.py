@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
-from reference import dnb_reference, dnc_reference, sebn_reference
+from reference import DN_OPTIONS, dnb_reference, dnc_reference, sebn_reference
 from torch import nn
 
 import dn_mm
@@ -47,10 +47,13 @@ def test_registered_under_both_names_and_import_twice():
 @pytest.mark.parametrize('cls', [DNB, DNC])
 @pytest.mark.parametrize('affine', [True, False])
 @pytest.mark.parametrize('momentum', [0.1, None])
-def test_fresh_layer_equals_batchnorm(cls, affine, momentum):
+@pytest.mark.parametrize('sc_input', ['raw', 'normalized'])
+@pytest.mark.parametrize('bound', ['none', 'tanh'])
+def test_fresh_layer_equals_batchnorm(cls, affine, momentum, sc_input, bound):
+    """The residual form starts as BN exactly, whatever the SC-Module reads and the bound."""
     torch.manual_seed(0)
     c = 24
-    dn = cls(c, r=4, g=1, affine=affine, momentum=momentum)
+    dn = cls(c, r=4, g=1, affine=affine, momentum=momentum, sc_input=sc_input, bound=bound)
     bn = nn.BatchNorm2d(c, affine=affine, momentum=momentum)
     for step in range(4):  # training steps: batch statistics and running-stat updates
         x = torch.randn(6, c, 5, 7) * (step + 1) + step
@@ -66,21 +69,29 @@ def test_fresh_layer_equals_batchnorm(cls, affine, momentum):
 REFERENCES = {DNB: dnb_reference, DNC: dnc_reference, SEBN: sebn_reference}
 
 
-def make_layer(cls, c, r, g, affine, fuse):
+def make_layer(cls, c, r, g, affine, fuse, **options):
+    """A layer of ``cls``; ``options``: DN's form, sc_input, bound (ignored by SE-BN)."""
+    if cls is SEBN:
+        return SEBN(c, r=r, affine=affine)
+    if options.get('form') == 'paper':
+        affine = None
     if cls is DNB:
-        return DNB(c, r=r, g=g, affine=affine)
-    if cls is DNC:
-        return DNC(c, r=r, g=g, affine=affine, fuse=fuse)
-    return SEBN(c, r=r, affine=affine)
+        return DNB(c, r=r, g=g, affine=affine, **options)
+    return DNC(c, r=r, g=g, affine=affine, fuse=fuse, **options)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(cls=st.sampled_from([DNB, DNC, SEBN]), n=st.integers(2, 5), c=st.integers(1, 40),
        h=st.integers(1, 6), w=st.integers(1, 6), r=st.integers(1, 8),
        g=st.sampled_from(['oup', 1, 2, 3]), affine=st.booleans(),
-       fuse=st.sampled_from(['fc1', 'fc2']), train=st.booleans(), seed=st.integers(0, 99))
-def test_matches_reference_forward_and_backward(cls, n, c, h, w, r, g, affine, fuse, train, seed):
-    layer = randomize_sc(make_layer(cls, c, r, g, affine, fuse), seed=seed).double()
+       fuse=st.sampled_from(['fc1', 'fc2']), train=st.booleans(), options=DN_OPTIONS,
+       fast=st.booleans(), seed=st.integers(0, 99))
+def test_matches_reference_forward_and_backward(cls, n, c, h, w, r, g, affine, fuse, train,
+                                                options, fast, seed):
+    """float64, fast path and plain: forward, running statistics, gradients of x and every
+    parameter, across DN's forms and generator options."""
+    layer = randomize_sc(make_layer(cls, c, r, g, affine, fuse, **options), seed=seed).double()
+    layer.fast_path = fast
     layer.train(train)
     rm, rv = layer.norm.running_mean.clone(), layer.norm.running_var.clone()
     x = torch.randn(n, c, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
@@ -131,6 +142,60 @@ def test_dnb_train_output_depends_on_sample_alpha():
 def test_bad_sc_config_raises(layer_type, kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_norm_layer(dict(type=layer_type, **kwargs), 32)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(sc_input='mean'), "sc_input must be one of \\('raw', 'normalized'\\)"),
+    (dict(bound='sigmoid'), "bound must be one of \\('none', 'tanh'\\)"),
+    (dict(bound='tanh', bound_range=0), 'bound_range .* positive number'),
+    (dict(bound='tanh', bound_range=float('inf')), 'bound_range .* positive number'),
+    (dict(bound_range='0.5'), 'bound_range .* positive number'),
+])
+@pytest.mark.parametrize('layer_type', ['DNB', 'DNC'])
+def test_bad_generator_options_raise(layer_type, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_norm_layer(dict(type=layer_type, **kwargs), 16)
+
+
+def test_dnc_normalized_needs_running_statistics():
+    with pytest.raises(ValueError, match="sc_input='normalized' .* track_running_stats=True"):
+        DNC(8, sc_input='normalized', track_running_stats=False)
+
+
+@pytest.mark.parametrize('cls', [DNB, DNC])
+@pytest.mark.parametrize('sc_input', ['raw', 'normalized'])
+def test_sc_input_scale_invariance(cls, sc_input):
+    """BN's output does not change when the input is scaled per channel (the conv weights in
+    front grow); with sc_input='normalized' DN's does not either, with 'raw' it does."""
+    layer = randomize_sc(cls(16, r=4, g=1, sc_input=sc_input)).double().train()
+    x = torch.randn(6, 16, 5, 5, dtype=torch.float64) + 0.5
+    k = torch.rand(1, 16, 1, 1, dtype=torch.float64) * 10 + 0.5
+    layer.eps = 0.0  # BN itself is scale-invariant only up to eps
+    layer.norm.momentum = 1.0  # DN-C: the running std is this batch's
+    y1 = layer(x)
+    y2 = layer(x * k)
+    if sc_input == 'normalized':
+        torch.testing.assert_close(y2, y1, atol=1e-6, rtol=1e-6)
+    else:
+        assert (y2 - y1).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize('bound_range', [0.5, 2.0])
+def test_tanh_bound_holds_alpha_and_lambda(bound_range):
+    """Whatever the SC-Module generates, bound='tanh' keeps alpha in gamma * (1 +- k) and
+    lambda in beta +- k."""
+    layer = DNB(16, r=4, g=1, bound='tanh', bound_range=bound_range).eval()
+    with torch.no_grad():
+        layer.sc.fc1.normal_(0, 10)
+        layer.sc.fc2.normal_(0, 10)
+        layer.norm.weight.uniform_(0.5, 2)
+        layer.norm.bias.normal_()
+    _, _, alpha, lam = layer.scale_shift(torch.randn(8, 16, 4, 4) * 100)
+    gamma, beta = layer.norm.weight, layer.norm.bias
+    ratio = alpha / gamma
+    assert ratio.min() >= 1 - bound_range - 1e-6 and ratio.max() <= 1 + bound_range + 1e-6
+    assert ratio.max() - ratio.min() > bound_range  # the bound is reached, not a constant
+    assert (lam - beta).abs().max() <= bound_range + 1e-6
 
 
 def test_bad_fuse_and_sebn_r():

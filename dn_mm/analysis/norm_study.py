@@ -1,27 +1,30 @@
-"""The norm study: do the paper's claims about DN-B hold on real data? (``make study``)
+"""The norm study: does DN-B train, and do the paper's claims hold on real data? (``make study``)
 
 The claims (Tables 1, 2, 4, 8): DN-B is more accurate than BN for +0.2%
-Mult-Adds, trains at a learning rate and a batch size where BN degrades, and
-DN-C does not train (NaN). This trains MobileNetV2 (mmpretrain's, every norm
-layer replaced through ``norm_cfg``) on Fashion-MNIST with each norm variant
-over an lr sweep at batch 64 and at batch 8, several seeds each, with no
-gradient clipping and no lr multipliers, and records for every run whether
-and when it diverged, best val top-1, the test top-1 of that best epoch's
-weights, the final train loss and the gradient norm of the SC-Modules.
+Mult-Adds and trains at a learning rate and a batch size where BN degrades.
+This trains MobileNetV2 (mmpretrain's, every norm layer replaced through
+``norm_cfg``) on Fashion-MNIST with each norm variant over an lr sweep at
+batch 8, several seeds each, with no gradient clipping, no lr multipliers
+and no warm-up, and records for every run whether and when it diverged, best
+val top-1, the test top-1 of that best epoch's weights, the final train loss
+and the gradient norm of the SC-Modules. Two designs (:data:`PRESETS`): a
+*screen* crossing every option of the DN-B layer (:data:`FACTORS`) in short
+runs, and a *converge* preset whose runs are long enough for BN to converge.
 
 Data: the Fashion-MNIST idx files (``tools/dataset_converters/
 fetch_fashion_mnist.sh``), train split 80/20 into train/val per class exactly
 as ``prepare_imagenet100.py`` splits ImageNet (:func:`dn_mm.datasets.split_class`),
-the 10k test images as test; 28x28 grey images padded to 32x32, random
-crop-with-padding and flip. Recipe as the paper's configs (SGD, momentum 0.9,
-weight decay 4e-5, cosine lr decay per iteration, no warmup) plus DenseNAS's
-label smoothing 0.1. Sizes are chosen per ``--preset`` to fit a budget; the
-JSON records them.
+the 10k test images as test; 28x28 grey images padded to 32x32 (random
+crop-with-padding and flip where a preset augments). Recipe as the paper's
+configs (SGD, momentum 0.9, weight decay 4e-5, cosine lr decay per iteration,
+no warmup) plus DenseNAS's label smoothing 0.1. Sizes are chosen per
+``--preset`` to fit a budget; the JSON records them.
 
 The runs are plain PyTorch loops (no Runner: hundreds of short runs), each
 seeded, single-threaded, in ``--workers`` processes side by side.
 """
 import gzip
+import itertools
 import math
 import os
 import time
@@ -36,32 +39,65 @@ from ..datasets import split_class
 from ..models import build_model as build_in_scope
 from ..models import dn_layers
 
+#: The DN-B layer's generator options, crossed in full by the screen preset
+#: (form x SC-Module activation x what the SC-Module reads x bounding).
+FACTORS = dict(form=('paper', 'residual'), act=('ReLU', 'Sigmoid'),
+               sc_input=('raw', 'normalized'), bound=('none', 'tanh'))
+
+
+def dn_label(form: str, act: str, sc_input: str, bound: str) -> str:
+    """The study's name of a DN-B combination, e.g. ``'DN-B residual/ReLU/raw/none'``."""
+    return f'DN-B {form}/{act}/{sc_input}/{bound}'
+
+
+def _dnb(form: str, act: str, sc_input: str, bound: str) -> dict:
+    return dict(type='DNB', r=16, g=1, form=form, act_cfg=dict(type=act), sc_input=sc_input,
+                bound=bound)
+
+
 #: norm variants: label -> norm_cfg (r=16, g=1: the paper's main DN rows, Tables 1, 4, 8)
 VARIANTS: Dict[str, dict] = {
     'BN': dict(type='BN'),
     'SE-BN': dict(type='SEBN', r=16),
-    'DN-B residual': dict(type='DNB', r=16, g=1, form='residual'),
-    'DN-B paper (ReLU)': dict(type='DNB', r=16, g=1, form='paper'),
-    'DN-B paper (Sigmoid)': dict(type='DNB', r=16, g=1, form='paper',
-                                 act_cfg=dict(type='Sigmoid')),
+    **{dn_label(*combo): _dnb(*combo) for combo in itertools.product(*FACTORS.values())},
     'DN-C1 paper': dict(type='DNC', r=16, g=1, fuse='fc1', form='paper'),
     'DN-C1 residual': dict(type='DNC', r=16, g=1, fuse='fc1', form='residual'),
 }
-QUICK_VARIANTS = ('BN', 'DN-B paper (Sigmoid)')
+#: the paper's form as written (Eq. 7, ReLU: the SC-Module of SE, which it extends) and
+#: dn_mm's default before this study (residual, ReLU, raw input, unbounded)
+PAPER_AS_WRITTEN = dn_label('paper', 'ReLU', 'raw', 'none')
+OLD_DEFAULT = dn_label('residual', 'ReLU', 'raw', 'none')
+SCREEN_VARIANTS = ('BN', 'SE-BN') + tuple(
+    dn_label(*combo) for combo in itertools.product(*FACTORS.values()))
+#: the screen's best combinations (README "Does DN-B hold up?": what decided them)
+SCREEN_BEST = (dn_label('residual', 'ReLU', 'normalized', 'tanh'),
+               dn_label('residual', 'Sigmoid', 'normalized', 'tanh'))
+CONVERGE_VARIANTS = ('BN', 'SE-BN', PAPER_AS_WRITTEN, OLD_DEFAULT) + SCREEN_BEST
+QUICK_VARIANTS = ('BN', dn_label('paper', 'Sigmoid', 'raw', 'none'))
 
-#: what each preset runs. images: training images per epoch (a fixed random
-#: subset of the train split, the same for every run of a seed).
+#: what each preset runs, all at one batch size. images: training images per epoch (a
+#: fixed random subset of the train split, the same for every run of a seed). Both CPU
+#: presets: width 0.35, stem stride 1 (see :func:`build_classifier`), no augmentation
+#: (in calibration runs of BN at lr 0.05, batch 8, these reached 75% test top-1 in 2000
+#: iterations where the stride-2, augmented setting reached 35%).
+_CPU = dict(batch=8, widen=0.35, stem_stride=1, augment=False)
 PRESETS = {
-    'quick': dict(variants=QUICK_VARIANTS, seeds=(0,), lrs=(0.2,), batch8_lr=None,
-                  widen=0.25, images=128, epochs=1, val_images=64, test_images=64),
-    # about 40 minutes on 2 cores: 105 runs of 12k training images each (width 0.5)
-    'cpu': dict(variants=tuple(VARIANTS), seeds=(0, 1, 2), lrs=(0.05, 0.2, 0.5, 1.0),
-                batch8_lr=0.2, widen=0.5, images=6000, epochs=2, val_images=1000,
-                test_images=2000),
-    'gpu': dict(variants=tuple(VARIANTS), seeds=(0, 1, 2), lrs=(0.05, 0.1, 0.2, 0.5, 1.0),
-                batch8_lr=0.2, widen=1.0, images=48000, epochs=15, val_images=12000,
-                test_images=10000),
+    # which combinations train at all, and at which lr: short runs (200 iterations), the
+    # full factorial
+    'screen': dict(_CPU, variants=SCREEN_VARIANTS, seeds=(0, 1, 2), lrs=(0.05, 0.2, 0.5, 1.0),
+                   images=1600, epochs=1, val_images=500, test_images=1000),
+    # long enough that BN converges (>= 85% test top-1 at lr 0.05 on every seed): 7500
+    # iterations (5000 gave BN 84.4 and 83.6 on seeds 0 and 1 in calibration)
+    'converge': dict(_CPU, variants=CONVERGE_VARIANTS, seeds=(0, 1, 2), lrs=(0.05, 0.2, 0.5),
+                     images=30000, epochs=2, val_images=1000, test_images=2000),
+    # the converge design at full size, for a GPU
+    'gpu': dict(_CPU, variants=CONVERGE_VARIANTS, seeds=(0, 1, 2), lrs=(0.05, 0.2, 0.5),
+                widen=1.0, images=48000, epochs=10, val_images=12000, test_images=10000),
 }
+#: ``--quick``: any preset's design at a size that runs in seconds (the tests' form)
+QUICK_SIZES = dict(seeds=(0,), widen=0.25, images=64, epochs=1, val_images=32, test_images=32)
+SIZE_KEYS = ('batch', 'widen', 'stem_stride', 'augment', 'images', 'epochs', 'val_images',
+             'test_images')
 NUM_CLASSES = 10
 CHANCE = 100.0 / NUM_CLASSES
 #: a run "trains" when its loss stayed finite and its best val top-1 is above this
@@ -130,11 +166,18 @@ def to_input(images: torch.Tensor, augment: bool, gen: Optional[torch.Generator]
     return x.expand(-1, 3, -1, -1).contiguous()
 
 
-def build_classifier(norm_cfg: dict, widen: float) -> nn.Module:
-    """mmpretrain's MobileNetV2 with its own init (as in the configs), GAP, a 10-class FC."""
+def build_classifier(norm_cfg: dict, widen: float, stem_stride: int = 2) -> nn.Module:
+    """mmpretrain's MobileNetV2 with its own init (as in the configs), GAP, a 10-class FC.
+
+    ``stem_stride=1``: the first convolution keeps the 32x32 resolution, as CIFAR
+    versions of MobileNetV2 do, so the last stages see 2x2 maps rather than 1x1 ones
+    (batch statistics over 8 values per channel at batch 8 kept BN itself from
+    converging in a calibration run).
+    """
     from mmengine.logging import MMLogger
     backbone = build_in_scope(dict(type='MobileNetV2', widen_factor=widen, norm_cfg=norm_cfg),
                               'mmpretrain')
+    backbone.conv1.conv.stride = (stem_stride, stem_stride)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel('WARNING')  # init_weights() logs every parameter at INFO
@@ -174,13 +217,21 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return 100.0 * correct / len(images)
 
 
-def train_one(spec: dict, data: dict) -> dict:
-    """One run of ``spec`` (variant, lr, batch, seed and the preset's sizes): its record."""
+def train_one(spec: dict, data: dict, probe=None) -> dict:
+    """One run of ``spec`` (variant, lr, batch, seed and the preset's sizes): its record.
+
+    ``probe`` (optional, :class:`~dn_mm.analysis.norm_trace.Tracer`): ``attach(model)``
+    after the model is built, ``after_backward(step, loss)`` at each step, which stops
+    the run when it returns False (``spec['max_iters']`` also ends a run early).
+    """
     torch.set_num_threads(spec.get('threads', 1))
     torch.manual_seed(spec['seed'])
     gen = torch.Generator().manual_seed(1000 + spec['seed'])
     device = spec.get('device', 'cpu')
-    model = build_classifier(VARIANTS[spec['variant']], spec['widen']).to(device)
+    model = build_classifier(VARIANTS[spec['variant']], spec['widen'],
+                             spec.get('stem_stride', 2)).to(device)
+    if probe is not None:
+        probe.attach(model)
     train_x, train_y = data['train']
     subset = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(spec['seed']))
     subset = subset[:spec['images']]
@@ -204,7 +255,8 @@ def train_one(spec: dict, data: dict) -> dict:
         losses, gnorms = [], []
         for i in range(steps_per_epoch):
             idx = order[i * batch:(i + 1) * batch]
-            loss = F.cross_entropy(model(to_input(train_x[idx], True, gen).to(device)),
+            x = to_input(train_x[idx], spec.get('augment', True), gen).to(device)
+            loss = F.cross_entropy(model(x),
                                    train_y[idx].to(device), label_smoothing=0.1)
             step += 1
             if not torch.isfinite(loss):
@@ -212,13 +264,19 @@ def train_one(spec: dict, data: dict) -> dict:
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if probe is not None and not probe.after_backward(step, loss.item()):
+                record['stopped_at'] = step
+                break
+            if step == spec.get('max_iters'):
+                record['stopped_at'] = step
+                break
             g = sc_grad_norm(model)
             if g is not None:
                 gnorms.append(g)
             opt.step()
             sched.step()
             losses.append(loss.item())
-        if record['diverged']:
+        if record['diverged'] or 'stopped_at' in record:
             break
         acc = evaluate(model, val_x, val_y, device=device)
         record['epochs_run'] = epoch + 1
@@ -245,15 +303,12 @@ def train_one(spec: dict, data: dict) -> dict:
 
 
 def plan(preset: dict) -> List[dict]:
-    """Every run of a preset: the lr sweep at batch 64 and, if set, batch 8 at ``batch8_lr``."""
-    sizes = {k: preset[k] for k in ('widen', 'images', 'epochs', 'val_images', 'test_images')}
-    runs = []
-    for seed in preset['seeds']:
-        for variant in preset['variants']:
-            for lr in preset['lrs']:
-                runs.append(dict(variant=variant, lr=lr, batch=64, seed=seed, **sizes))
-            if preset['batch8_lr'] is not None:
-                # the paper's Table 4 trains batch 8 for half the epochs of batch 64
-                runs.append(dict(variant=variant, lr=preset['batch8_lr'], batch=8, seed=seed,
-                                 **dict(sizes, epochs=max(1, sizes['epochs'] // 2))))
-    return runs
+    """Every run of a preset: each variant at each lr and seed, at the preset's batch size."""
+    sizes = {k: preset[k] for k in SIZE_KEYS}
+    return [dict(variant=variant, lr=lr, seed=seed, **sizes)
+            for seed in preset['seeds'] for variant in preset['variants'] for lr in preset['lrs']]
+
+
+def run_key(spec: dict) -> tuple:
+    """What identifies a run of a study: its variant, lr, seed and sizes."""
+    return (spec['variant'], spec['lr'], spec['seed']) + tuple(spec[k] for k in SIZE_KEYS)

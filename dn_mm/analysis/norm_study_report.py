@@ -1,8 +1,8 @@
 """The norm study's command line, its summary table and its plot (``make study``).
 
     python tools/analysis_tools/norm_study.py --data data/fashion_mnist_raw \
-        --preset cpu --out work_dirs/norm_study [--workers 2] [--quick]
-    # with a GPU: --preset gpu --device cuda --workers 1 (width 1.0, 48k images x 15 epochs)
+        --preset screen|converge [--out DIR] [--workers 2] [--quick]
+    # with a GPU: --preset gpu --device cuda --workers 1 (the converge design at full size)
 
 Writes ``<out>/norm_study.json`` (the preset and every run's record, rewritten
 atomically after each run, so a long study can be followed), ``<out>/
@@ -12,6 +12,7 @@ runs that diverged (non-finite loss) or did not train, and the largest lr at
 which every seed trained.
 """
 import argparse
+import json
 import multiprocessing as mp
 import os
 import statistics
@@ -19,7 +20,18 @@ import time
 from typing import List, Optional
 
 from ..utils import save_figure_atomic, write_json_atomic
-from .norm_study import PRESETS, VARIANTS, StudyError, load_fashion_mnist, plan, train_one
+from .norm_study import (
+    PRESETS,
+    QUICK_SIZES,
+    QUICK_VARIANTS,
+    SIZE_KEYS,
+    VARIANTS,
+    StudyError,
+    load_fashion_mnist,
+    plan,
+    run_key,
+    train_one,
+)
 
 _DATA = None
 
@@ -33,31 +45,79 @@ def _run(spec: dict) -> dict:
     return train_one(spec, _DATA)
 
 
-def run_study(data_dir: str, preset_name: str, out_dir: str, workers: int = 2,
-              variants: Optional[List[str]] = None, device: str = 'cpu') -> dict:
+def study_preset(preset_name: str, quick: bool = False,
+                 variants: Optional[List[str]] = None) -> dict:
+    """The preset ``preset_name`` (at ``QUICK_SIZES`` with ``quick``), on ``variants`` if given."""
     if preset_name not in PRESETS:
         raise StudyError(f'--preset must be one of {sorted(PRESETS)}, got {preset_name!r}')
-    preset = dict(PRESETS[preset_name])
+    preset = dict(PRESETS[preset_name], name=preset_name, quick=quick)
+    if quick:
+        preset.update(QUICK_SIZES, variants=QUICK_VARIANTS)
     if variants:
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
             raise StudyError(f'--variants: unknown {unknown}; valid: {list(VARIANTS)}')
         preset['variants'] = tuple(variants)
+    return preset
+
+
+def read_previous(out_json: str, preset: dict) -> List[dict]:
+    """The finished runs of an earlier, interrupted or smaller study in ``out_json``.
+
+    They are kept and not run again; a file from another preset or size is refused
+    rather than mixed in.
+    """
+    if not os.path.exists(out_json):
+        return []
+    try:
+        with open(out_json) as f:
+            previous = json.load(f)
+        old = previous['preset']
+        runs = previous['runs']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StudyError(f'{out_json} is not a norm study result ({e}); move it away to start '
+                         'a new study there') from e
+    mismatch = [k for k in ('name', 'quick') + SIZE_KEYS if old.get(k) != preset[k]]
+    if mismatch:
+        raise StudyError(f'{out_json} holds a study of another preset or size (differs in '
+                         f'{", ".join(mismatch)}): use another --out, or move it away')
+    return runs
+
+
+def run_study(data_dir: str, preset_name: str, out_dir: str, workers: int = 2,
+              variants: Optional[List[str]] = None, device: str = 'cpu',
+              quick: bool = False) -> dict:
+    """Run the preset's runs that ``<out_dir>/norm_study.json`` does not hold yet.
+
+    The JSON is rewritten (atomically) after each run, so an interrupted study
+    continues where it stopped and a finished run is never run again.
+    """
+    preset = study_preset(preset_name, quick, variants)
     load_fashion_mnist(data_dir)  # fail early, in this process, on bad data
-    specs = [dict(spec, device=device) for spec in plan(preset)]
-    result = dict(preset=dict(preset, name=preset_name), runs=[], started=time.time())
     out_json = os.path.join(out_dir, 'norm_study.json')
-    print(f'[study] {len(specs)} runs, preset {preset_name!r}, {workers} worker(s)', flush=True)
-    ctx = mp.get_context('spawn')
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(data_dir,)) as pool:
-        for rec in pool.imap_unordered(_run, specs):
-            result['runs'].append(rec)
-            write_json_atomic(out_json, result)
-            state = (f"diverged at iter {rec['diverged_at']['iter']}" if rec['diverged']
-                     else f"val {rec['best_val_top1']:.2f} test {rec['test_top1']:.2f}")
-            print(f"[study] {len(result['runs'])}/{len(specs)} {rec['variant']} lr {rec['lr']} "
-                  f"b{rec['batch']} seed {rec['seed']}: {state} ({rec['seconds']} s)", flush=True)
-    result['minutes'] = round((time.time() - result.pop('started')) / 60, 1)
+    runs = read_previous(out_json, preset)
+    done = {run_key(r) for r in runs}
+    specs = [dict(spec, device=device) for spec in plan(preset) if run_key(spec) not in done]
+    result = dict(preset=preset, runs=runs, minutes=0.0)
+    if runs:
+        with open(out_json) as f:
+            result['minutes'] = json.load(f).get('minutes', 0.0)
+    print(f'[study] preset {preset["name"]!r}{" (quick)" if quick else ""}: {len(specs)} runs to '
+          f'go, {len(runs)} done before, {workers} worker(s)', flush=True)
+    started = time.time()
+    if specs:
+        ctx = mp.get_context('spawn')
+        with ctx.Pool(min(workers, len(specs)), initializer=_init_worker,
+                      initargs=(data_dir,)) as pool:
+            for i, rec in enumerate(pool.imap_unordered(_run, specs), 1):
+                result['runs'].append(rec)
+                result['minutes'] = round(result['minutes'] + (time.time() - started) / 60, 2)
+                started = time.time()
+                write_json_atomic(out_json, result)
+                state = (f"diverged at iter {rec['diverged_at']['iter']}" if rec['diverged']
+                         else f"val {rec['best_val_top1']:.2f} test {rec['test_top1']:.2f}")
+                print(f"[study] {i}/{len(specs)} {rec['variant']} lr {rec['lr']} "
+                      f"seed {rec['seed']}: {state} ({rec['seconds']} s)", flush=True)
     write_json_atomic(out_json, result)
     return result
 
@@ -71,92 +131,130 @@ def _mean_std(values) -> str:
     return f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
 
 
+def _baseline(result: dict, baseline: str = 'BN') -> dict:
+    """(lr, seed) -> the baseline's run."""
+    return {(r['lr'], r['seed']): r for r in result['runs'] if r['variant'] == baseline}
+
+
+def paired_differences(result: dict, variant: str, lr: float) -> List[Optional[float]]:
+    """Per seed (in order), test top-1 of ``variant`` minus BN's at the same lr and seed.
+
+    None where either run did not train (diverged or stayed near chance) or BN
+    has no such run.
+    """
+    bn = _baseline(result)
+    diffs = []
+    for rec in sorted((r for r in result['runs'] if r['variant'] == variant and r['lr'] == lr),
+                      key=lambda r: r['seed']):
+        base = bn.get((lr, rec['seed']))
+        ok = rec['trained'] and base is not None and base['trained']
+        diffs.append(rec['test_top1'] - base['test_top1'] if ok else None)
+    return diffs
+
+
 def summarize(result: dict) -> List[dict]:
-    """One row per (variant, batch, lr): seeds pooled."""
+    """One row per (variant, lr): seeds pooled, and the paired differences to BN."""
     groups = {}
     for rec in result['runs']:
-        groups.setdefault((rec['variant'], rec['batch'], rec['lr']), []).append(rec)
+        groups.setdefault((rec['variant'], rec['lr']), []).append(rec)
     order = {v: i for i, v in enumerate(VARIANTS)}
     rows = []
-    for (variant, batch, lr), recs in sorted(groups.items(),
-                                             key=lambda kv: (order[kv[0][0]], -kv[0][1], kv[0][2])):
+    for (variant, lr), recs in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         trained = [r for r in recs if r['trained']]
         gnorm = [max((g for g in r['sc_grad_norm_max'] if g is not None), default=None)
                  for r in recs]
+        diffs = paired_differences(result, variant, lr) if variant != 'BN' else []
         rows.append(dict(
-            variant=variant, batch=batch, lr=lr, seeds=len(recs),
+            variant=variant, batch=recs[0]['batch'], lr=lr, seeds=len(recs),
             diverged=sum(r['diverged'] for r in recs),
             not_trained=sum(not r['trained'] for r in recs),
             val=_mean_std(r['best_val_top1'] for r in trained),
             test=_mean_std(r['test_top1'] for r in trained),
+            test_mean=(statistics.mean(r['test_top1'] for r in trained) if trained else None),
+            vs_bn=diffs,
             loss=_mean_std(r['final_train_loss'] for r in trained),
             sc_grad_max=max((g for g in gnorm if g is not None), default=None)))
     return rows
 
 
 def largest_stable_lr(result: dict) -> dict:
-    """Per variant: the largest batch-64 lr at which every seed trained (None: none)."""
+    """Per variant: the largest lr at which every seed trained (None: none)."""
     ok = {}
     for rec in result['runs']:
-        if rec['batch'] == 64:
-            ok.setdefault(rec['variant'], {}).setdefault(rec['lr'], []).append(rec['trained'])
+        ok.setdefault(rec['variant'], {}).setdefault(rec['lr'], []).append(rec['trained'])
     return {v: max((lr for lr, t in lrs.items() if all(t)), default=None) for v, lrs in ok.items()}
 
 
+def _signed(values) -> str:
+    return ', '.join('x' if v is None else f'{v:+.2f}' for v in values) or '-'
+
+
 def markdown(result: dict) -> str:
+    """The summary table (mean +- std over the seeds that trained), then the largest stable lr."""
     stable = largest_stable_lr(result)
-    lines = ['| variant | batch | lr | seeds | diverged | not trained | best val top-1 | '
-             'test top-1 | final train loss | max SC grad norm |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    lines = ['| variant | batch | lr | seeds | diverged | not trained | test top-1 | '
+             'vs BN per seed (x: not trained) | best val top-1 | final train loss | '
+             'max SC grad norm |',
+             '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|']
     for r in summarize(result):
         g = '-' if r['sc_grad_max'] is None else f"{r['sc_grad_max']:.3g}"
         lines.append(f"| {r['variant']} | {r['batch']} | {r['lr']} | {r['seeds']} | "
-                     f"{r['diverged']} | "
-                     f"{r['not_trained']} | {r['val']} | {r['test']} | {r['loss']} | {g} |")
-    lines += ['', '| variant | largest lr (batch 64) at which every seed trained |', '|---|---:|']
+                     f"{r['diverged']} | {r['not_trained']} | {r['test']} | "
+                     f"{_signed(r['vs_bn']) if r['variant'] != 'BN' else ''} | {r['val']} | "
+                     f"{r['loss']} | {g} |")
+    lines += ['', '| variant | largest lr at which every seed trained |', '|---|---:|']
     lines += [f'| {v} | {stable[v] if stable[v] is not None else "none"} |'
               for v in VARIANTS if v in stable]
     return '\n'.join(lines)
 
 
 def plot(result: dict, out: str) -> str:
-    """Test top-1 vs lr at batch 64 (mean, min-max over seeds; x: diverged), and batch 8 vs 64."""
+    """Left: the map, mean test top-1 per variant and lr (a run that did not train counts 0;
+    the cell says how many seeds trained). Right: per-seed test top-1 minus BN's."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw=dict(width_ratios=[3, 2]))
+    import numpy as np
     variants = [v for v in VARIANTS if any(r['variant'] == v for r in result['runs'])]
-    b8_lr = result['preset'].get('batch8_lr')
+    lrs = sorted({r['lr'] for r in result['runs']})
+    grid = np.full((len(variants), len(lrs)), np.nan)
+    notes = {}
     for i, v in enumerate(variants):
-        recs = [r for r in result['runs'] if r['variant'] == v and r['batch'] == 64]
-        lrs = sorted({r['lr'] for r in recs})
-        means, lows, highs = [], [], []
-        for lr in lrs:
-            accs = [r['test_top1'] if r['trained'] else 0.0 for r in recs if r['lr'] == lr]
-            means.append(statistics.mean(accs))
-            lows.append(min(accs))
-            highs.append(max(accs))
-        line, = ax1.plot(lrs, means, marker='o', label=v)
-        ax1.fill_between(lrs, lows, highs, alpha=0.15, color=line.get_color())
-        bad = [r['lr'] for r in recs if r['diverged']]
-        if bad:
-            ax1.scatter(bad, [0] * len(bad), marker='x', s=60, color=line.get_color())
-        for j, batch in enumerate((64, 8)):
-            accs = [r['test_top1'] if r['trained'] else 0.0 for r in result['runs']
-                    if r['variant'] == v and r['batch'] == batch and r['lr'] == b8_lr]
-            if accs:
-                ax2.bar(i + 0.4 * j, statistics.mean(accs), width=0.38,
-                        yerr=statistics.stdev(accs) if len(accs) > 1 else 0,
-                        color=line.get_color(), alpha=1.0 if batch == 64 else 0.5)
-    ax1.set(xscale='log', xlabel='lr (batch 64)', ylabel='test top-1 (%) of the best-val epoch',
-            title='lr sweep (x at 0: diverged; not trained counts as 0)')
-    ax1.axhline(100.0 / 10, color='grey', lw=0.8, ls=':')
-    ax1.legend(fontsize=7)
-    ax2.set_xticks([i + 0.2 for i in range(len(variants))], variants, rotation=35, ha='right',
-                   fontsize=7)
-    ax2.set(ylabel='test top-1 (%)', title=f'batch 64 (solid) vs batch 8 (light), lr {b8_lr}')
-    fig.suptitle(f"MobileNetV2 on Fashion-MNIST, preset {result['preset']['name']!r}: "
-                 'mean over seeds', fontsize=9)
+        for j, lr in enumerate(lrs):
+            recs = [r for r in result['runs'] if r['variant'] == v and r['lr'] == lr]
+            if recs:
+                grid[i, j] = statistics.mean(r['test_top1'] if r['trained'] else 0.0 for r in recs)
+                notes[i, j] = f"{grid[i, j]:.0f}\n{sum(r['trained'] for r in recs)}/{len(recs)}"
+    height = 1.2 + 0.38 * len(variants)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, height),
+                                   gridspec_kw=dict(width_ratios=[2, 3]))
+    ax1.imshow(grid, cmap='viridis', vmin=0, vmax=100, aspect='auto')
+    for (i, j), text in notes.items():
+        ax1.text(j, i, text, ha='center', va='center', fontsize=6,
+                 color='white' if grid[i, j] < 60 else 'black')
+    ax1.set_xticks(range(len(lrs)), [str(lr) for lr in lrs])
+    ax1.set_yticks(range(len(variants)), variants, fontsize=7)
+    ax1.set(xlabel='lr', title='mean test top-1 (not trained = 0); seeds trained')
+    markers = 'o^sDv<>'
+    for j, lr in enumerate(lrs):
+        for i, v in enumerate(variants):
+            if v == 'BN':
+                continue
+            diffs = [d for d in paired_differences(result, v, lr) if d is not None]
+            ax2.scatter(diffs, [i + (j - (len(lrs) - 1) / 2) * 0.2] * len(diffs), s=14,
+                        marker=markers[j % len(markers)], color=f'C{j}',
+                        label=f'lr {lr}' if i == 1 else None)
+    ax2.axvline(0, color='grey', lw=0.8)
+    ax2.set_yticks(range(len(variants)), variants, fontsize=7)
+    ax2.set_ylim(len(variants) - 0.5, -0.5)
+    ax2.set(xlabel='test top-1 minus BN (same lr and seed; runs that trained)',
+            title='paired difference to BN')
+    ax2.legend(fontsize=7)
+    preset = result['preset']
+    fig.suptitle(f"MobileNetV2 x{preset['widen']} on Fashion-MNIST, preset {preset['name']!r}: "
+                 f"batch {preset['batch']}, {preset['images']} images x {preset['epochs']} "
+                 f"epoch(s), seeds {list(preset['seeds'])}", fontsize=9)
+    fig.tight_layout()
     try:
         save_figure_atomic(fig, out)
     finally:
@@ -168,29 +266,31 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data', default='data/fashion_mnist_raw',
                         help='folder of the 4 Fashion-MNIST idx .gz files')
-    parser.add_argument('--preset', default='cpu', help=f'one of {sorted(PRESETS)}')
-    parser.add_argument('--quick', action='store_true', help='same as --preset quick (seconds)')
-    parser.add_argument('--out', default='work_dirs/norm_study')
+    parser.add_argument('--preset', default='screen', help=f'one of {sorted(PRESETS)}')
+    parser.add_argument('--quick', action='store_true',
+                        help="the preset's lrs at a size that runs in seconds (one seed, "
+                             f"variants {list(QUICK_VARIANTS)} unless --variants)")
+    parser.add_argument('--out', default=None, help='default: work_dirs/norm_study/<preset>')
     parser.add_argument('--workers', type=int, default=2, help='runs side by side (1 thread each)')
     parser.add_argument('--variants', nargs='+', help=f'a subset of {list(VARIANTS)}')
     parser.add_argument('--device', default='cpu',
-                        help="'cpu' or 'cuda' (with --preset gpu: more data, as README says)")
+                        help="'cpu' or 'cuda' (with --preset gpu: full size, as README says)")
     parser.add_argument('--report-only', action='store_true',
                         help='re-print the table and re-draw the plot from <out>/norm_study.json')
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f'--workers must be >= 1, got {args.workers}')
+    out = args.out or os.path.join('work_dirs', 'norm_study', args.preset)
     try:
         if args.report_only:
-            import json
-            with open(os.path.join(args.out, 'norm_study.json')) as f:
+            with open(os.path.join(out, 'norm_study.json')) as f:
                 result = json.load(f)
         else:
-            result = run_study(args.data, 'quick' if args.quick else args.preset, args.out,
-                               args.workers, variants=args.variants, device=args.device)
+            result = run_study(args.data, args.preset, out, args.workers,
+                               variants=args.variants, device=args.device, quick=args.quick)
     except (StudyError, OSError) as e:
         raise SystemExit(f'error: {e}')
-    png = plot(result, os.path.join(args.out, 'norm_study.png'))
+    png = plot(result, os.path.join(out, 'norm_study.png'))
     print(markdown(result))
-    print(f"[study] {len(result['runs'])} runs: {os.path.join(args.out, 'norm_study.json')}, {png}")
+    print(f"[study] {len(result['runs'])} runs: {os.path.join(out, 'norm_study.json')}, {png}")
     return result

@@ -3,7 +3,7 @@
 :func:`~dn_mm.deployment.fuse.fuse_for_inference` replaces each norm layer of
 an eval model by one of these. They hold no statistics and take no branch on
 the data, and every operator they use has a standard ONNX counterpart
-(ReduceMean, Conv, Relu/Sigmoid, Split, Mul, Add): the training layers' fast
+(ReduceMean, Conv, Relu/Sigmoid/Tanh, Split, Mul, Add): the training layers' fast
 path (autograd Functions, BN kernels on an (1, N*C, H, W) view whose batch size
 a tracer would bake in) is not traceable, these are.
 
@@ -20,6 +20,9 @@ from torch import Tensor, nn
 
 from ..models.layers.per_sample_affine import row_affine
 from ..models.layers.sc_module import grouped_linear
+
+#: What follows FC2: nothing (DN-B), DN-B's tanh bound, SE-BN's sigmoid gate.
+GATES = (None, 'tanh', 'sigmoid')
 
 
 class ChannelAffine(nn.Module):
@@ -53,6 +56,8 @@ class FoldedDynamicNorm(nn.Module):
       that took the statistics, ``x`` already is BN's normalised input and
       ``p = 1, q = r = 0`` (left out). Without one, ``p = 1 / std`` and
       ``r = -mean / std`` normalise ``x`` inside the same multiply-add.
+    * DN-B with ``bound='tanh'``: ``alpha = base_scale * (1 + k tanh(.))``,
+      ``lambda = base_shift + k tanh(.)`` on FC2's outputs, as the layer.
     * SE-BN: FC2 outputs the gate's logits, ``u = sigmoid(.)``, ``v = 0``,
       and ``p, q, r`` hold BN's static part (see :mod:`~dn_mm.deployment.fuse`).
 
@@ -66,10 +71,16 @@ class FoldedDynamicNorm(nn.Module):
     def __init__(self, num_features: int, hidden: int, groups: int, act: nn.Module,
                  gate: Optional[str] = None, p: Optional[Tensor] = None,
                  q: Optional[Tensor] = None, r: Optional[Tensor] = None,
-                 stats_in_conv: bool = False):
+                 stats_in_conv: bool = False, base_scale: Optional[Tensor] = None,
+                 base_shift: Optional[Tensor] = None, bound_range: float = 0.5):
         super().__init__()
-        if gate not in (None, 'sigmoid'):
-            raise ValueError(f"gate must be None (DN-B) or 'sigmoid' (SE-BN), got {gate!r}")
+        if gate not in GATES:
+            raise ValueError(f"gate must be one of {GATES} (DN-B, DN-B with bound='tanh', "
+                             f"SE-BN), got {gate!r}")
+        if (gate == 'tanh') != (base_scale is not None and base_shift is not None):
+            raise ValueError("base_scale and base_shift are the tanh bound's gamma and beta: "
+                             "give both with gate='tanh', neither otherwise")
+        self.bound_range = float(bound_range)
         out = num_features if gate == 'sigmoid' else 2 * num_features
         if hidden % groups or out % groups:
             raise ValueError(f'groups ({groups}) must divide hidden ({hidden}) and the FC2 '
@@ -83,7 +94,8 @@ class FoldedDynamicNorm(nn.Module):
         self.act = act
         self.fc2_weight = nn.Parameter(torch.zeros(out, hidden // groups))
         self.fc2_bias = nn.Parameter(torch.zeros(out))
-        for name, value in (('p', p), ('q', q), ('r', r)):
+        for name, value in (('p', p), ('q', q), ('r', r), ('base_scale', base_scale),
+                            ('base_shift', base_shift)):
             self.register_buffer(name, None if value is None else value.detach().reshape(-1))
 
     def coefficients(self, x: Tensor):
@@ -94,6 +106,10 @@ class FoldedDynamicNorm(nn.Module):
             u, v = torch.sigmoid(out), None
         else:
             u, v = out[:, :self.num_features], out[:, self.num_features:]
+            if self.gate == 'tanh':  # DN-B's bound: gamma * (1 + k tanh(.)), beta + k tanh(.)
+                k = self.bound_range
+                u = self.base_scale * (1 + k * torch.tanh(u))
+                v = self.base_shift + k * torch.tanh(v)
         scale = u if self.p is None else u * self.p
         shift = v
         if self.r is not None:

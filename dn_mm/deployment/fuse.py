@@ -12,8 +12,10 @@ of the convolution before it) with BN's running statistics:
   the per-sample part. The SC-Module saw ``GAP(x) = std * GAP(x_hat) + mean``,
   so FC1 is rewritten to read ``GAP(x_hat)`` and produce the same hidden
   values: ``W1 (std * g + mean) = (W1 diag(std)) g + W1 mean``, a weight and a
-  bias. gamma/beta of ``form='residual'`` (alpha = gamma + d_alpha, ...) become
-  FC2's bias.
+  bias (with ``sc_input='normalized'`` FC1 reads ``GAP(x_hat)`` already, and
+  is rewritten only when no convolution took the statistics). gamma/beta of
+  ``form='residual'`` (alpha = gamma + d_alpha, ...) become FC2's bias; with
+  ``bound='tanh'`` they stay as the bound's base, after FC2's tanh.
 * SE-BN: ``y = BN(a * x) = x * a * gamma / std + beta - mean * gamma / std``.
   The convolution takes the statistics as for DN-B (FC1 likewise), and with
   ``m = mean / std``: ``y = x_hat * (a * gamma) + (beta - gamma * m) + a * (gamma * m)``.
@@ -69,26 +71,37 @@ def fold_affine_into_conv(conv: nn.Conv2d, scale: Tensor, shift: Tensor) -> None
         conv.bias.copy_(new_bias)
 
 
-def _fc1(weight: Tensor, bias: Optional[Tensor], mean: Tensor, std: Tensor, stats_in_conv: bool):
-    """FC1's weight and bias, reading GAP(x_hat) when the conv took the statistics."""
+def _fc1(weight: Tensor, bias: Optional[Tensor], mean: Tensor, std: Tensor, stats_in_conv: bool,
+         reads_normalized: bool = False):
+    """FC1's weight and bias for the input the folded layer pools.
+
+    The folded layer pools the convolution's output: ``x_hat`` when the conv
+    took the statistics, else ``x``. FC1 read ``GAP(x) = std * GAP(x_hat) + mean``
+    (``reads_normalized=False``) or ``GAP(x_hat)``; rewrite it for what it gets.
+    """
     weight = weight.detach().double()
     bias = weight.new_zeros(weight.shape[0]) if bias is None else bias.detach().double()
-    if stats_in_conv:  # W (std * g + mean) + b = (W diag(std)) g + (W mean + b)
+    if stats_in_conv and not reads_normalized:  # W (std * g + mean) + b
         bias = bias + weight @ mean
         weight = weight * std
+    elif not stats_in_conv and reads_normalized:  # W (x - mean) / std + b
+        bias = bias - weight @ (mean / std)
+        weight = weight / std
     return weight, bias
 
 
 def _folded_sc(num_features: int, fc1: Tuple[Tensor, Tensor], fc2: Tuple[Tensor, Tensor],
                groups: int, act: nn.Module, gate: Optional[str], pqr: dict,
-               stats_in_conv: bool, like: Tensor) -> FoldedDynamicNorm:
+               stats_in_conv: bool, like: Tensor, **gate_args) -> FoldedDynamicNorm:
     """A :class:`FoldedDynamicNorm` with the given (float64) FC weights and biases.
 
     Its parameters and buffers take the dtype and device of ``like``.
     """
+    tensors = {k: None if v is None else v.to(like) for k, v in dict(pqr, **gate_args).items()
+               if k != 'bound_range'}
     folded = FoldedDynamicNorm(num_features, fc1[0].shape[0], groups, copy.deepcopy(act), gate=gate,
                                stats_in_conv=stats_in_conv,
-                               **{k: None if v is None else v.to(like) for k, v in pqr.items()})
+                               bound_range=gate_args.get('bound_range', 0.5), **tensors)
     folded.to(like)
     with torch.no_grad():
         for (weight, bias), (w, b) in (((folded.fc1_weight, folded.fc1_bias), fc1),
@@ -131,15 +144,21 @@ def fold_norm(layer: nn.Module, conv: Optional[nn.Conv2d], where: str = 'norm la
     gamma, beta = _static_affine(norm)
     if isinstance(layer, DNB):
         sc = layer.sc
-        fc1_w, fc1_b = _fc1(sc.fc1, None, mean, std, stats_in_conv)
-        if layer.form == 'paper':
+        fc1_w, fc1_b = _fc1(sc.fc1, None, mean, std, stats_in_conv,
+                            reads_normalized=layer.sc_input == 'normalized')
+        gate, gate_args = None, {}
+        if layer.bound == 'tanh':  # gamma, beta (1, 0 in the paper form) around the tanh
+            fc2_b = gamma.new_zeros(2 * layer.num_features)
+            gate, gate_args = 'tanh', dict(base_scale=gamma, base_shift=beta,
+                                           bound_range=layer.bound_range)
+        elif layer.form == 'paper':
             fc2_b = gamma.new_zeros(2 * layer.num_features)
         else:
             fc2_b = torch.cat([gamma, beta])
         pqr = dict(p=None, q=None, r=None) if stats_in_conv else dict(p=1.0 / std, q=None,
                                                                      r=-mean / std)
         return _folded_sc(layer.num_features, (fc1_w, fc1_b), (sc.fc2.detach().double(), fc2_b),
-                          sc.groups, sc.act, None, pqr, stats_in_conv, sc.fc1)
+                          sc.groups, sc.act, gate, pqr, stats_in_conv, sc.fc1, **gate_args)
     fc1_w, fc1_b = _fc1(layer.fc1.weight, layer.fc1.bias, mean, std, stats_in_conv)
     if stats_in_conv:
         m = mean / std

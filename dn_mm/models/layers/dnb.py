@@ -29,7 +29,15 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from .dynamic_norm import DEFAULT_FORM, SC_INIT_OF_FORM, DynamicNormBase, resolve_form
+from .dynamic_norm import (
+    DEFAULT_BOUND,
+    DEFAULT_FORM,
+    DEFAULT_SC_INPUT,
+    SC_INIT_OF_FORM,
+    DynamicNormBase,
+    check_generator_options,
+    resolve_form,
+)
 from .registry import register_dn_layer
 from .sc_module import SCModule
 
@@ -47,6 +55,11 @@ class DNB(DynamicNormBase):
             says (residual: True, paper: False; paper with True is an error).
         act_cfg: SC-Module activation, ReLU by default (``dict(type='Sigmoid')``
             as in WeightNet).
+        sc_input: what the SC-Module reads: ``'raw'`` (GAP of x, as the paper)
+            or ``'normalized'`` (GAP of BN's normalised x, scale-free).
+        bound: ``'none'`` (Eq. 7 / gamma + d_alpha) or ``'tanh'`` (alpha =
+            gamma * (1 + k tanh(.)), lambda = beta + k tanh(.)).
+        bound_range: k of ``bound='tanh'``.
         eps, momentum, track_running_stats: as ``nn.BatchNorm2d``.
 
     Use in any OpenMMLab config: ``norm_cfg=dict(type='DNB', r=16, g='oup')``.
@@ -54,12 +67,15 @@ class DNB(DynamicNormBase):
 
     def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
                  form: str = DEFAULT_FORM, affine: Optional[bool] = None,
-                 act_cfg: Optional[dict] = None, eps: float = 1e-5,
+                 act_cfg: Optional[dict] = None, sc_input: str = DEFAULT_SC_INPUT,
+                 bound: str = DEFAULT_BOUND, bound_range: float = 0.5, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, track_running_stats: bool = True):
+        check_generator_options(sc_input, bound, bound_range)
         super().__init__(num_features, eps=eps, momentum=momentum,
                          affine=resolve_form(form, affine),
                          track_running_stats=track_running_stats)
         self.form = form
+        self.sc_input, self.bound, self.bound_range = sc_input, bound, float(bound_range)
         self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg, init=SC_INIT_OF_FORM[form])
 
     def coefficients(self, mean_n: Tensor, var_n: Optional[Tensor], count_per_row: int):
@@ -72,8 +88,11 @@ class DNB(DynamicNormBase):
             mean, var = self.batch_statistics(mean_n, var_n, count_per_row)
         else:
             mean, var = self.running_statistics()
-        alpha, lam = self.affine_from_sc(self.sc(mean_n))
-        scale = alpha * torch.rsqrt(var + self.eps)
+        inv_std = torch.rsqrt(var + self.eps)
+        # 'normalized': the per-sample mean of BN's output before its affine, GAP(x_hat)
+        sc_in = mean_n if self.sc_input == 'raw' else (mean_n - mean) * inv_std
+        alpha, lam = self.affine_from_sc(self.sc(sc_in))
+        scale = alpha * inv_std
         shift = torch.addcmul(lam, mean, scale, value=-1)  # lam - mean * scale
         return scale, shift, alpha, lam
 
@@ -85,4 +104,6 @@ class DNB(DynamicNormBase):
         return self._coefficients_for(x)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}'
+        return (super().extra_repr() + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}, '
+                f'sc_input={self.sc_input!r}, bound={self.bound!r}'
+                + (f', bound_range={self.bound_range}' if self.bound != 'none' else ''))

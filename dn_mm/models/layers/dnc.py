@@ -12,7 +12,16 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from .dynamic_norm import DEFAULT_FORM, SC_INIT_OF_FORM, DynamicNormBase, resolve_form
+from .dynamic_norm import (
+    DEFAULT_BOUND,
+    DEFAULT_FORM,
+    DEFAULT_SC_INPUT,
+    SC_INIT_OF_FORM,
+    DynamicNormBase,
+    as_float,
+    check_generator_options,
+    resolve_form,
+)
 from .registry import register_dn_layer
 from .sc_module import SCModule
 
@@ -28,13 +37,22 @@ class DNC(DynamicNormBase):
         r, g, act_cfg: SC-Module settings, as in :class:`~dn_mm.DNB`.
         fuse: ``'fc1'`` (DN-C1) or ``'fc2'`` (DN-C2): where the E[X] and
             Std[X] branches are summed.
-        form, affine, eps, momentum, track_running_stats: as :class:`~dn_mm.DNB`.
+        sc_input: ``'raw'`` (the paper: E[x], Std[x]) or ``'normalized'``
+            (scale-free: E[x] / Std[x], and Std[x] / sqrt(running var + eps),
+            which needs running statistics).
+        form, affine, bound, bound_range, eps, momentum, track_running_stats:
+            as :class:`~dn_mm.DNB`.
     """
 
     def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
                  fuse: str = 'fc1', form: str = DEFAULT_FORM, affine: Optional[bool] = None,
-                 act_cfg: Optional[dict] = None, eps: float = 1e-5,
+                 act_cfg: Optional[dict] = None, sc_input: str = DEFAULT_SC_INPUT,
+                 bound: str = DEFAULT_BOUND, bound_range: float = 0.5, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, track_running_stats: bool = True):
+        check_generator_options(sc_input, bound, bound_range)
+        if sc_input == 'normalized' and not track_running_stats:
+            raise ValueError("DNC with sc_input='normalized' reads Std[x] relative to the running "
+                             "std: it needs track_running_stats=True (or sc_input='raw')")
         if fuse not in FUSE_POINTS:
             raise ValueError(f'fuse must be one of {FUSE_POINTS} (DN-C1 / DN-C2), got {fuse!r}')
         super().__init__(num_features, eps=eps, momentum=momentum,
@@ -42,6 +60,7 @@ class DNC(DynamicNormBase):
                          track_running_stats=track_running_stats)
         self.fuse = fuse
         self.form = form
+        self.sc_input, self.bound, self.bound_range = sc_input, bound, float(bound_range)
         self.sc = SCModule(num_features, r=r, g=g, act_cfg=act_cfg, init=SC_INIT_OF_FORM[form])
 
     def moments_needed(self) -> str:
@@ -57,11 +76,15 @@ class DNC(DynamicNormBase):
             mean, var = self.running_statistics()
         c = self.num_features
         std = torch.sqrt(var + self.eps)
+        first, second = mean, std
+        if self.sc_input == 'normalized':  # scale-free: E/Std, and Std relative to the running std
+            first = mean / std
+            second = std * torch.rsqrt(as_float(self.norm.running_var) + self.eps)
         sc = self.sc
         if self.fuse == 'fc1':
-            out = sc.excite(sc.squeeze(mean) + sc.squeeze(std))
+            out = sc.excite(sc.squeeze(first) + sc.squeeze(second))
         else:
-            out = sc.excite(sc.squeeze(mean)) + sc.excite(sc.squeeze(std))
+            out = sc.excite(sc.squeeze(first)) + sc.excite(sc.squeeze(second))
         alpha, lam = self.affine_from_sc((out[:c], out[c:]))
         scale = alpha / std
         shift = lam - mean * scale
@@ -73,4 +96,6 @@ class DNC(DynamicNormBase):
 
     def extra_repr(self) -> str:
         return (super().extra_repr()
-                + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}')
+                + f', form={self.form!r}, r={self.sc.r}, g={self.sc.g!r}, fuse={self.fuse!r}, '
+                f'sc_input={self.sc_input!r}, bound={self.bound!r}'
+                + (f', bound_range={self.bound_range}' if self.bound != 'none' else ''))

@@ -45,6 +45,35 @@ SC_INIT_OF_FORM = {'paper': 'he_fout', 'residual': 'zero_fc2'}
 #: The form of a DNB / DNC whose config names none (see the README's study).
 DEFAULT_FORM = 'residual'
 
+#: What the SC-Module reads. 'raw': the per-sample mean of the layer's input x,
+#: as the paper writes it; its scale follows the weights of the convolution in
+#: front, which BN's output does not (the study's diagnosis). 'normalized': the
+#: per-sample mean of BN's normalised features, (mean_n - E[x]) / sqrt(Var[x] + eps)
+#: for DN-B (for DN-C, which sees batch statistics: E[x] / Std[x], and Std[x]
+#: relative to the running std), scale-free as Attentive Normalization's input.
+SC_INPUTS = ('raw', 'normalized')
+#: How alpha/lambda are bounded around their start. 'none': Eq. 7 (paper) or
+#: gamma + d_alpha, beta + d_lambda (residual). 'tanh': a bounded residual as
+#: DY-ReLU bounds its coefficients, alpha = gamma * (1 + k * tanh(d_alpha)),
+#: lambda = beta + k * tanh(d_lambda), k = ``bound_range`` (gamma, beta = 1, 0
+#: without static gamma/beta, as in the paper form).
+BOUNDS = ('none', 'tanh')
+#: Options of a DNB / DNC whose config names none: decided by the study (README).
+DEFAULT_SC_INPUT = 'raw'
+DEFAULT_BOUND = 'none'
+
+
+def check_generator_options(sc_input: str, bound: str, bound_range: float) -> None:
+    """Check the generator options every DN layer takes (see :data:`SC_INPUTS`, :data:`BOUNDS`)."""
+    if sc_input not in SC_INPUTS:
+        raise ValueError(f'sc_input must be one of {SC_INPUTS}, got {sc_input!r}')
+    if bound not in BOUNDS:
+        raise ValueError(f'bound must be one of {BOUNDS}, got {bound!r}')
+    if (isinstance(bound_range, bool) or not isinstance(bound_range, (int, float))
+            or not 0 < bound_range < float('inf')):
+        raise ValueError(f'bound_range (k of the tanh bound) must be a positive number, '
+                         f'got {bound_range!r}')
+
 
 def resolve_form(form: str, affine: Optional[bool]) -> bool:
     """Check ``form`` and return the BN child's ``affine`` for it."""
@@ -96,8 +125,9 @@ def plain_moments(x: Tensor, with_var: bool = True) -> Tuple[Tensor, Optional[Te
     """Per-sample mean and biased variance (N, C) through plain autograd ops."""
     if not with_var:
         return spatial_mean(x), None
-    var_n, mean_n = torch.var_mean(as_float(x), dim=(2, 3), correction=0)
-    return mean_n, var_n
+    x = as_float(x)
+    mean_n = x.mean((2, 3))
+    return mean_n, (x - mean_n[:, :, None, None]).square().mean((2, 3))
 
 
 class DynamicNormBase(nn.Module):
@@ -233,9 +263,16 @@ class DynamicNormBase(nn.Module):
         return y.to(x.dtype)
 
     def affine_from_sc(self, sc_out: Tuple[Tensor, Tensor]) -> Tuple[Tensor, Tensor]:
-        """alpha, lambda from the SC-Module's two outputs, as the layer's ``form`` says."""
+        """alpha, lambda from the SC-Module's two outputs, as ``form`` and ``bound`` say.
+
+        Only DNB and DNC call this; they set ``form``, ``bound`` and ``bound_range``.
+        """
         d_alpha, d_lambda = sc_out
-        if self.form == 'paper':  # DNB and DNC set their form; SE-BN has none and never calls this
+        if self.bound == 'tanh':
+            gamma, beta = self.static_affine(d_alpha)  # 1, 0 in the paper form (affine=False)
+            k = self.bound_range
+            return gamma * (1 + k * torch.tanh(d_alpha)), beta + k * torch.tanh(d_lambda)
+        if self.form == 'paper':
             return d_alpha, d_lambda
         gamma, beta = self.static_affine(d_alpha)
         return d_alpha + gamma, d_lambda + beta
