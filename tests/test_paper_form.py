@@ -44,6 +44,19 @@ def test_paper_form_matches_eq7_reference(cls, n, c, h, w, r, g, act, fuse, trai
         torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-7)
 
 
+@pytest.mark.parametrize('cls', [DNB, DNC])
+def test_paper_form_defaults_stay_eq7(cls, monkeypatch):
+    """Whatever the residual form's defaults, the paper form's are Eq. 7 as written."""
+    from dn_mm.models.layers import dynamic_norm
+    monkeypatch.setitem(dynamic_norm.DEFAULT_OPTIONS, 'residual',
+                        dict(sc_input='normalized', bound='tanh'))
+    paper, residual = cls(8, form='paper'), cls(8)
+    assert (paper.sc_input, paper.bound) == ('raw', 'none')
+    assert (residual.sc_input, residual.bound) == ('normalized', 'tanh')
+    assert (cls(8, form='paper', bound='tanh').bound, cls(8, sc_input='raw').sc_input) == (
+        'tanh', 'raw')  # a config's own choice wins
+
+
 def test_paper_form_alpha_lambda_are_the_sc_outputs():
     layer = DNB(8, r=2, g='oup', form='paper').eval()
     x = torch.randn(3, 8, 4, 4)

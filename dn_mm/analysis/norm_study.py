@@ -303,10 +303,14 @@ def train_one(spec: dict, data: dict, probe=None) -> dict:
 
 
 def plan(preset: dict) -> List[dict]:
-    """Every run of a preset: each variant at each lr and seed, at the preset's batch size."""
+    """Every run of a preset: each variant at each lr and seed, at the preset's batch size.
+
+    In order of lr (the first, the paper's 0.05, on every seed first), then seed: a study
+    stopped part-way has its most useful comparisons complete.
+    """
     sizes = {k: preset[k] for k in SIZE_KEYS}
     return [dict(variant=variant, lr=lr, seed=seed, **sizes)
-            for seed in preset['seeds'] for variant in preset['variants'] for lr in preset['lrs']]
+            for lr in preset['lrs'] for seed in preset['seeds'] for variant in preset['variants']]
 
 
 def run_key(spec: dict) -> tuple:

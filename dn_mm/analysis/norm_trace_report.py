@@ -1,7 +1,7 @@
 """The trace's command line, its summary and its figure (README "Does DN-B hold up?").
 
     python tools/analysis_tools/norm_trace.py --data data/fashion_mnist_raw \
-        --variant 'DN-B residual/ReLU/raw/none' --lr 0.5 [--baseline BN] [--iters 600]
+        --variant 'DN-B residual/ReLU/raw/none' [MORE ...] --lr 0.5 [--baseline BN] [--iters 600]
 
 Traces the variant's run and the baseline's (same lr, seed, data order),
 writes ``<out>/norm_trace.json`` and ``<out>/norm_trace.png`` and prints, per
@@ -87,6 +87,8 @@ def plot(result: dict, out: str) -> str:
         if fail is not None:
             for ax in axes.flat:
                 ax.axvline(fail['iteration'], color=color, ls=':', lw=0.8)
+    for ax in axes.flat:
+        ax.set_xscale('log')  # the failures happen in the first iterations
     axes[0, 0].legend(fontsize=7)
     for ax in axes[1]:
         ax.set_xlabel('iteration')
@@ -112,8 +114,8 @@ def _median(values: List[float]) -> float:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data', default='data/fashion_mnist_raw')
-    parser.add_argument('--variant', default='DN-B residual/ReLU/raw/none',
-                        help=f'one of {list(VARIANTS)}')
+    parser.add_argument('--variant', nargs='+', default=['DN-B residual/ReLU/raw/none'],
+                        help=f'one or more of {list(VARIANTS)}')
     parser.add_argument('--baseline', default='BN', help="traced alongside ('' for none)")
     parser.add_argument('--lr', type=float, default=0.5)
     parser.add_argument('--seed', type=int, default=0)
@@ -122,7 +124,7 @@ def main(argv=None) -> dict:
                         help='a layer fails when max |alpha| exceeds this times its start')
     parser.add_argument('--out', default='work_dirs/norm_trace')
     args = parser.parse_args(argv)
-    variants = [args.variant] + ([args.baseline] if args.baseline else [])
+    variants = args.variant + ([args.baseline] if args.baseline else [])
     try:
         result = trace_runs(args.data, variants, args.lr, args.seed, args.iters,
                             alpha_limit=args.alpha_limit)

@@ -30,13 +30,11 @@ import torch
 from torch import Tensor
 
 from .dynamic_norm import (
-    DEFAULT_BOUND,
     DEFAULT_FORM,
-    DEFAULT_SC_INPUT,
     SC_INIT_OF_FORM,
     DynamicNormBase,
-    check_generator_options,
     resolve_form,
+    resolve_generator_options,
 )
 from .registry import register_dn_layer
 from .sc_module import SCModule
@@ -67,10 +65,10 @@ class DNB(DynamicNormBase):
 
     def __init__(self, num_features: int, r: int = 16, g: Union[int, str] = 'oup',
                  form: str = DEFAULT_FORM, affine: Optional[bool] = None,
-                 act_cfg: Optional[dict] = None, sc_input: str = DEFAULT_SC_INPUT,
-                 bound: str = DEFAULT_BOUND, bound_range: float = 0.5, eps: float = 1e-5,
+                 act_cfg: Optional[dict] = None, sc_input: Optional[str] = None,
+                 bound: Optional[str] = None, bound_range: float = 0.5, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, track_running_stats: bool = True):
-        check_generator_options(sc_input, bound, bound_range)
+        sc_input, bound = resolve_generator_options(form, sc_input, bound, bound_range)
         super().__init__(num_features, eps=eps, momentum=momentum,
                          affine=resolve_form(form, affine),
                          track_running_stats=track_running_stats)

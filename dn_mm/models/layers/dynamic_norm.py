@@ -58,13 +58,20 @@ SC_INPUTS = ('raw', 'normalized')
 #: lambda = beta + k * tanh(d_lambda), k = ``bound_range`` (gamma, beta = 1, 0
 #: without static gamma/beta, as in the paper form).
 BOUNDS = ('none', 'tanh')
-#: Options of a DNB / DNC whose config names none: decided by the study (README).
-DEFAULT_SC_INPUT = 'raw'
-DEFAULT_BOUND = 'none'
+#: ``sc_input`` and ``bound`` of a DNB / DNC whose config names them not, per form: the
+#: paper form stays Eq. 7 as written; the residual form's were decided by the study (README
+#: "Does DN-B hold up?").
+DEFAULT_OPTIONS = {'paper': dict(sc_input='raw', bound='none'),
+                   'residual': dict(sc_input='raw', bound='none')}
 
 
-def check_generator_options(sc_input: str, bound: str, bound_range: float) -> None:
-    """Check the generator options every DN layer takes (see :data:`SC_INPUTS`, :data:`BOUNDS`)."""
+def resolve_generator_options(form: str, sc_input: Optional[str], bound: Optional[str],
+                              bound_range: float) -> Tuple[str, str]:
+    """Check the generator options every DN layer takes (see :data:`SC_INPUTS`, :data:`BOUNDS`);
+    return ``(sc_input, bound)`` with the form's defaults (:data:`DEFAULT_OPTIONS`) for None."""
+    defaults = DEFAULT_OPTIONS.get(form, DEFAULT_OPTIONS[DEFAULT_FORM])
+    sc_input = defaults['sc_input'] if sc_input is None else sc_input
+    bound = defaults['bound'] if bound is None else bound
     if sc_input not in SC_INPUTS:
         raise ValueError(f'sc_input must be one of {SC_INPUTS}, got {sc_input!r}')
     if bound not in BOUNDS:
@@ -73,6 +80,7 @@ def check_generator_options(sc_input: str, bound: str, bound_range: float) -> No
             or not 0 < bound_range < float('inf')):
         raise ValueError(f'bound_range (k of the tanh bound) must be a positive number, '
                          f'got {bound_range!r}')
+    return sc_input, bound
 
 
 def resolve_form(form: str, affine: Optional[bool]) -> bool:
