@@ -141,7 +141,7 @@ def test_summary_counts_divergence_pairs_seeds_and_finds_largest_stable_lr():
             fake_run('BN', 1.0, 0, diverged=True), fake_run('BN', 1.0, 1, val=70),
             fake_run(dn, 0.2, 0, val=10.0), fake_run(dn, 0.2, 1, diverged=True),
             fake_run(dn, 1.0, 0, val=75), fake_run(dn, 1.0, 1, val=72.5)]
-    result = dict(preset=dict(name='t'), runs=runs)
+    result = dict(preset=dict(name='t', lrs=(0.2, 1.0)), runs=runs)
     rows = {(r['variant'], r['lr']): r for r in norm_study_report.summarize(result)}
     assert rows['BN', 0.2]['test'] == '81.00 ± 2.83' and rows['BN', 0.2]['diverged'] == 0
     assert rows['BN', 1.0]['diverged'] == 1 and rows['BN', 1.0]['test'] == '69.00'
@@ -198,3 +198,20 @@ def test_first_failure_names_the_first_layer_out_of_bound():
     trace = dict(layers=['a', 'b', 'c'], series={m: [s[m] for s in steps] for m in METRICS})
     assert (first_failure(trace)['iteration'], first_failure(trace)['layer']) == (2, 'b')
     assert first_failure(dict(layers=['a'], series={m: [[1.0]] for m in METRICS})) is None
+
+
+def test_rank_orders_by_divergence_then_trained_runs_then_gain_over_bn():
+    runs = [fake_run('BN', 0.05, s, val=80) for s in (0, 1)] + [
+        fake_run('BN', 0.5, s, val=15) for s in (0, 1)]
+    runs += [fake_run('A', 0.05, s, val=v) for s, v in ((0, 90), (1, 90))]
+    runs += [fake_run('A', 0.5, 0, diverged=True), fake_run('A', 0.5, 1, val=15)]
+    runs += [fake_run('B', 0.05, s, val=v) for s, v in ((0, 78), (1, 80))]
+    runs += [fake_run('B', 0.5, s, val=15) for s in (0, 1)]
+    runs += [fake_run('C', 0.05, s, val=v) for s, v in ((0, 79), (1, 79))]
+    runs += [fake_run('C', 0.5, s, val=40) for s in (0, 1)]
+    result = dict(preset=dict(name='t', lrs=(0.05, 0.5)), runs=runs)
+    ranked = norm_study_report.rank(result)
+    # A gains most over BN but diverged where BN did not; C trained in more runs than B
+    assert [r['variant'] for r in ranked] == ['C', 'B', 'A']
+    assert ranked[0]['trained'] == 4 and ranked[0]['vs_bn_mean'] == -1.0
+    assert ranked[1]['vs_bn_mean'] == -1.0 and ranked[2]['diverged_not_bn'] == 1

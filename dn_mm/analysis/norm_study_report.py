@@ -13,6 +13,7 @@ which every seed trained.
 """
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import statistics
@@ -185,6 +186,36 @@ def largest_stable_lr(result: dict) -> dict:
     return {v: max((lr for lr, t in lrs.items() if all(t)), default=None) for v, lrs in ok.items()}
 
 
+def rank(result: dict, lr: Optional[float] = None) -> List[dict]:
+    """The study's decision rule, best first: the variants other than BN ranked by
+
+    1. runs that diverged where BN (same lr and seed) did not: fewest first;
+    2. runs that trained, over every lr and seed: most first;
+    3. mean paired difference to BN in test top-1 at ``lr`` (default: the preset's first
+       lr, the paper's 0.05), over the seeds where both trained: largest first.
+    """
+    lr = result['preset']['lrs'][0] if lr is None else lr
+    bn = _baseline(result)
+    rows = {}
+    for rec in result['runs']:
+        if rec['variant'] == 'BN':
+            continue
+        row = rows.setdefault(rec['variant'], dict(variant=rec['variant'], runs=0,
+                                                   diverged_not_bn=0, trained=0))
+        base = bn.get((rec['lr'], rec['seed']))
+        row['runs'] += 1
+        row['trained'] += rec['trained']
+        row['diverged_not_bn'] += rec['diverged'] and base is not None and not base['diverged']
+    for row in rows.values():
+        diffs = [d for d in paired_differences(result, row['variant'], lr) if d is not None]
+        row['lr'] = lr
+        row['vs_bn_mean'] = statistics.mean(diffs) if diffs else None
+        row['vs_bn_seeds'] = len(diffs)
+    return sorted(rows.values(), key=lambda r: (
+        r['diverged_not_bn'], -r['trained'],
+        -(r['vs_bn_mean'] if r['vs_bn_mean'] is not None else -math.inf)))
+
+
 def _signed(values) -> str:
     return ', '.join('x' if v is None else f'{v:+.2f}' for v in values) or '-'
 
@@ -205,6 +236,13 @@ def markdown(result: dict) -> str:
     lines += ['', '| variant | largest lr at which every seed trained |', '|---|---:|']
     lines += [f'| {v} | {stable[v] if stable[v] is not None else "none"} |'
               for v in VARIANTS if v in stable]
+    lines += ['', '| rank | variant | diverged where BN did not | trained / runs | '
+              'test top-1 minus BN at the first lr (mean over seeds) |',
+              '|---:|---|---:|---:|---:|']
+    for i, r in enumerate(rank(result), 1):
+        diff = '-' if r['vs_bn_mean'] is None else f"{r['vs_bn_mean']:+.2f} ({r['vs_bn_seeds']})"
+        lines.append(f"| {i} | {r['variant']} | {r['diverged_not_bn']} | {r['trained']} / "
+                     f"{r['runs']} | {diff} |")
     return '\n'.join(lines)
 
 
