@@ -45,6 +45,8 @@ README_COVERAGE = {
     'tools/analysis_tools/get_flops.py': 'test_analysis_tools.py::test_get_flops_cli',
     'tools/analysis_tools/paper_tables.py': 'test_analysis_tools.py::test_paper_tables_cli',
     'tools/analysis_tools/norm_study.py': 'test_norm_study.py',
+    'tools/analysis_tools/norm_trace.py':
+        'test_norm_study.py::test_trace_cli_writes_json_and_figure',
     'tools/dataset_converters/fetch_fashion_mnist.sh':
         'test_fashion_mnist_tool.py::test_fetch_script',
     'tools/slurm_train.sh': None,  # needs a Slurm cluster

@@ -215,3 +215,21 @@ def test_rank_orders_by_divergence_then_trained_runs_then_gain_over_bn():
     assert [r['variant'] for r in ranked] == ['C', 'B', 'A']
     assert ranked[0]['trained'] == 4 and ranked[0]['vs_bn_mean'] == -1.0
     assert ranked[1]['vs_bn_mean'] == -1.0 and ranked[2]['diverged_not_bn'] == 1
+
+
+def test_trace_cli_writes_json_and_figure(study_data, tmp_path):
+    out = tmp_path / 'trace'
+    proc = run_tool('tools/analysis_tools/norm_trace.py', '--data', str(study_data), '--lr', '0.5',
+                    '--iters', '3', '--out', str(out), '--variant', norm_study.OLD_DEFAULT,
+                    norm_study.dn_label('residual', 'ReLU', 'normalized', 'tanh'))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((out / 'norm_trace.json').read_text())
+    assert result['variants'] == [norm_study.OLD_DEFAULT, norm_study.dn_label(
+        'residual', 'ReLU', 'normalized', 'tanh'), 'BN']
+    assert sorted(result['runs']) == sorted(result['variants'])
+    assert all(run['iterations'] == 3 for run in result['runs'].values())
+    assert (out / 'norm_trace.png').stat().st_size > 1000
+    assert 'BN at lr 0.5, seed 0: 3 iterations' in proc.stdout
+    bad = run_tool('tools/analysis_tools/norm_trace.py', '--data', str(study_data),
+                   '--variant', 'GN', '--out', str(out))
+    assert bad.returncode != 0 and "unknown ['GN']" in bad.stderr

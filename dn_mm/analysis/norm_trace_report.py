@@ -39,13 +39,15 @@ def trace_runs(data_dir: str, variants: List[str], lr: float, seed: int = 0, ite
         runs[variant] = dict(diverged=record['diverged'], diverged_at=record['diverged_at'],
                              iterations=len(trace['loss']),
                              first_failure=first_failure(trace, alpha_limit), **trace)
-    return dict(lr=lr, seed=seed, batch=batch, widen=widen, stem_stride=stem_stride,
+    return dict(variants=list(variants), lr=lr, seed=seed, batch=batch, widen=widen,
+                stem_stride=stem_stride,
                 augment=augment, alpha_limit=alpha_limit, runs=runs)
 
 
 def describe(result: dict) -> str:
     lines = []
-    for variant, run in result['runs'].items():
+    for variant in result['variants']:
+        run = result['runs'][variant]
         end = (f"loss non-finite at iteration {run['diverged_at']['iter']}" if run['diverged']
                else f"{run['iterations']} iterations, last loss {run['loss'][-1]:.3f}"
                if run['loss'] else 'no iteration')
@@ -69,7 +71,8 @@ def plot(result: dict, out: str) -> str:
               ('alpha_max', 'max |alpha| (BN: |gamma|)'),
               ('grad_alpha_rms', 'dL/d(SC output) rms'), ('sc_grad', 'SC-Module grad norm'))
     fig, axes = plt.subplots(2, 3, figsize=(14, 7))
-    for k, (variant, run) in enumerate(result['runs'].items()):
+    for k, variant in enumerate(result['variants']):
+        run = result['runs'][variant]
         color = f'C{k}'
         for ax, (metric, title) in zip(axes.flat, panels):
             ax.set_title(title, fontsize=9)
