@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .per_sample_affine import affine_normalize, sample_moments
+from .per_sample_affine import affine_normalize, centred_var, sample_moments
 
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
@@ -135,7 +135,7 @@ def plain_moments(x: Tensor, with_var: bool = True) -> Tuple[Tensor, Optional[Te
         return spatial_mean(x), None
     x = as_float(x)
     mean_n = x.mean((2, 3))
-    return mean_n, (x - mean_n[:, :, None, None]).square().mean((2, 3))
+    return mean_n, centred_var(x, mean_n)
 
 
 class DynamicNormBase(nn.Module):
