@@ -49,10 +49,11 @@ def test_paper_form_defaults_stay_eq7(cls, monkeypatch):
     """Whatever the residual form's defaults, the paper form's are Eq. 7 as written."""
     from dn_mm.models.layers import dynamic_norm
     monkeypatch.setitem(dynamic_norm.DEFAULT_OPTIONS, 'residual',
-                        dict(sc_input='normalized', bound='tanh'))
+                        dict(sc_input='normalized', bound='tanh', act_cfg=dict(type='Sigmoid')))
     paper, residual = cls(8, form='paper'), cls(8)
-    assert (paper.sc_input, paper.bound) == ('raw', 'none')
-    assert (residual.sc_input, residual.bound) == ('normalized', 'tanh')
+    assert (paper.sc_input, paper.bound, type(paper.sc.act)) == ('raw', 'none', torch.nn.ReLU)
+    assert (residual.sc_input, residual.bound, type(residual.sc.act)) == (
+        'normalized', 'tanh', torch.nn.Sigmoid)
     assert (cls(8, form='paper', bound='tanh').bound, cls(8, sc_input='raw').sc_input) == (
         'tanh', 'raw')  # a config's own choice wins
 

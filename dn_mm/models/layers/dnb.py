@@ -51,12 +51,14 @@ class DNB(DynamicNormBase):
         form: ``'paper'`` (Eq. 7) or ``'residual'`` (on BN's gamma/beta).
         affine: static gamma/beta under the generated parts; None: as the form
             says (residual: True, paper: False; paper with True is an error).
-        act_cfg: SC-Module activation, ReLU by default (``dict(type='Sigmoid')``
-            as in WeightNet).
+        act_cfg: SC-Module activation (``dict(type='Sigmoid')`` as in WeightNet).
         sc_input: what the SC-Module reads: ``'raw'`` (GAP of x, as the paper)
             or ``'normalized'`` (GAP of BN's normalised x, scale-free).
         bound: ``'none'`` (Eq. 7 / gamma + d_alpha) or ``'tanh'`` (alpha =
             gamma * (1 + k tanh(.)), lambda = beta + k tanh(.)).
+            ``act_cfg``, ``sc_input``, ``bound``: None takes the form's default
+            (``DEFAULT_OPTIONS``: the paper form is Eq. 7 as written with ReLU,
+            the residual form what the norm study chose).
         bound_range: k of ``bound='tanh'``.
         eps, momentum, track_running_stats: as ``nn.BatchNorm2d``.
 
@@ -68,7 +70,8 @@ class DNB(DynamicNormBase):
                  act_cfg: Optional[dict] = None, sc_input: Optional[str] = None,
                  bound: Optional[str] = None, bound_range: float = 0.5, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, track_running_stats: bool = True):
-        sc_input, bound = resolve_generator_options(form, sc_input, bound, bound_range)
+        sc_input, bound, act_cfg = resolve_generator_options(form, sc_input, bound,
+                                                             bound_range, act_cfg)
         super().__init__(num_features, eps=eps, momentum=momentum,
                          affine=resolve_form(form, affine),
                          track_running_stats=track_running_stats)

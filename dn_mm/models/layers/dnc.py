@@ -47,7 +47,8 @@ class DNC(DynamicNormBase):
                  act_cfg: Optional[dict] = None, sc_input: Optional[str] = None,
                  bound: Optional[str] = None, bound_range: float = 0.5, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, track_running_stats: bool = True):
-        sc_input, bound = resolve_generator_options(form, sc_input, bound, bound_range)
+        sc_input, bound, act_cfg = resolve_generator_options(form, sc_input, bound,
+                                                             bound_range, act_cfg)
         if sc_input == 'normalized' and not track_running_stats:
             raise ValueError("DNC with sc_input='normalized' reads Std[x] relative to the running "
                              "std: it needs track_running_stats=True (or sc_input='raw')")

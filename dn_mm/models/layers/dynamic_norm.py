@@ -58,20 +58,23 @@ SC_INPUTS = ('raw', 'normalized')
 #: lambda = beta + k * tanh(d_lambda), k = ``bound_range`` (gamma, beta = 1, 0
 #: without static gamma/beta, as in the paper form).
 BOUNDS = ('none', 'tanh')
-#: ``sc_input`` and ``bound`` of a DNB / DNC whose config names them not, per form: the
-#: paper form stays Eq. 7 as written; the residual form's were decided by the study (README
-#: "Does DN-B hold up?").
-DEFAULT_OPTIONS = {'paper': dict(sc_input='raw', bound='none'),
-                   'residual': dict(sc_input='raw', bound='none')}
+#: ``sc_input``, ``bound`` and ``act_cfg`` of a DNB / DNC whose config names them not, per
+#: form: the paper form stays Eq. 7 as written (with SE's ReLU); the residual form's were
+#: decided by the study (README "Does DN-B hold up?").
+DEFAULT_OPTIONS = {'paper': dict(sc_input='raw', bound='none', act_cfg=dict(type='ReLU')),
+                   'residual': dict(sc_input='raw', bound='none', act_cfg=dict(type='ReLU'))}
 
 
 def resolve_generator_options(form: str, sc_input: Optional[str], bound: Optional[str],
-                              bound_range: float) -> Tuple[str, str]:
+                              bound_range: float, act_cfg: Optional[dict]
+                              ) -> Tuple[str, str, dict]:
     """Check the generator options every DN layer takes (see :data:`SC_INPUTS`, :data:`BOUNDS`);
-    return ``(sc_input, bound)`` with the form's defaults (:data:`DEFAULT_OPTIONS`) for None."""
+    return ``(sc_input, bound, act_cfg)``, the form's defaults (:data:`DEFAULT_OPTIONS`) for
+    those that are None."""
     defaults = DEFAULT_OPTIONS.get(form, DEFAULT_OPTIONS[DEFAULT_FORM])
     sc_input = defaults['sc_input'] if sc_input is None else sc_input
     bound = defaults['bound'] if bound is None else bound
+    act_cfg = dict(defaults['act_cfg']) if act_cfg is None else act_cfg
     if sc_input not in SC_INPUTS:
         raise ValueError(f'sc_input must be one of {SC_INPUTS}, got {sc_input!r}')
     if bound not in BOUNDS:
@@ -80,7 +83,7 @@ def resolve_generator_options(form: str, sc_input: Optional[str], bound: Optiona
             or not 0 < bound_range < float('inf')):
         raise ValueError(f'bound_range (k of the tanh bound) must be a positive number, '
                          f'got {bound_range!r}')
-    return sc_input, bound
+    return sc_input, bound, act_cfg
 
 
 def resolve_form(form: str, affine: Optional[bool]) -> bool:
