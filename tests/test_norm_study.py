@@ -207,14 +207,18 @@ def test_rank_orders_by_divergence_then_trained_runs_then_gain_over_bn():
     runs += [fake_run('A', 0.5, 0, diverged=True), fake_run('A', 0.5, 1, val=15)]
     runs += [fake_run('B', 0.05, s, val=v) for s, v in ((0, 78), (1, 80))]
     runs += [fake_run('B', 0.5, s, val=15) for s in (0, 1)]
-    runs += [fake_run('C', 0.05, s, val=v) for s, v in ((0, 79), (1, 79))]
-    runs += [fake_run('C', 0.5, s, val=40) for s in (0, 1)]
+    runs += [fake_run('C', 0.05, 0, val=79), fake_run('C', 0.05, 1, val=15)]
+    runs += [fake_run('C', 0.5, s, val=40) for s in (0, 1)]  # where BN did not train
+    runs += [fake_run('D', 0.05, s, val=v) for s, v in ((0, 70), (1, 70))]
+    runs += [fake_run('D', 0.5, s, val=15) for s in (0, 1)]
     result = dict(preset=dict(name='t', lrs=(0.05, 0.5)), runs=runs)
     ranked = norm_study_report.rank(result)
-    # A gains most over BN but diverged where BN did not; C trained in more runs than B
-    assert [r['variant'] for r in ranked] == ['C', 'B', 'A']
-    assert ranked[0]['trained'] == 4 and ranked[0]['vs_bn_mean'] == -1.0
-    assert ranked[1]['vs_bn_mean'] == -1.0 and ranked[2]['diverged_not_bn'] == 1
+    # A gains most over BN but diverged where BN did not; C trained in more runs than B or D,
+    # but not where BN trained; B beats D on the paired difference
+    assert [r['variant'] for r in ranked] == ['B', 'D', 'C', 'A']
+    assert (ranked[0]['trained'], ranked[0]['runs'], ranked[0]['vs_bn_mean']) == (2, 2, -1.0)
+    assert ranked[1]['vs_bn_mean'] == -10.0 and ranked[2]['trained'] == 1
+    assert ranked[3]['diverged_not_bn'] == 1
 
 
 def test_trace_cli_writes_json_and_figure(study_data, tmp_path):
