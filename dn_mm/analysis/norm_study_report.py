@@ -5,11 +5,14 @@
     # with a GPU: --preset gpu --device cuda --workers 1 (the converge design at full size)
 
 Writes ``<out>/norm_study.json`` (the preset and every run's record, rewritten
-atomically after each run, so a long study can be followed), ``<out>/
-norm_study.png`` and prints the summary as a markdown table: per variant and
-setting, mean +- std over seeds of best val and test top-1, the number of
-runs that diverged (non-finite loss) or did not train, and the largest lr at
-which every seed trained.
+atomically after each run: a study stopped part-way continues where it stopped
+when run again with the same ``--out``, and a finished run is never run again),
+``<out>/norm_study.png`` (the map: mean test top-1 per variant and lr, and the
+per-seed differences to BN) and prints the summary as markdown tables: per
+variant and lr, mean +- std over the seeds that trained, the per-seed difference
+to BN, the runs that diverged (non-finite loss) or did not train; the largest lr
+at which every seed trained; and the ranking of :func:`rank`, the study's
+decision rule.
 """
 import argparse
 import json
@@ -264,7 +267,9 @@ def plot(result: dict, out: str) -> str:
             recs = [r for r in result['runs'] if r['variant'] == v and r['lr'] == lr]
             if recs:
                 grid[i, j] = statistics.mean(r['test_top1'] if r['trained'] else 0.0 for r in recs)
-                notes[i, j] = f"{grid[i, j]:.0f}\n{sum(r['trained'] for r in recs)}/{len(recs)}"
+                diverged = sum(r['diverged'] for r in recs)
+                notes[i, j] = (f"{grid[i, j]:.0f}\n{sum(r['trained'] for r in recs)}/{len(recs)}"
+                               + (f' d{diverged}' if diverged else ''))
     height = 1.2 + 0.38 * len(variants)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, height),
                                    gridspec_kw=dict(width_ratios=[2, 3]))
@@ -274,7 +279,7 @@ def plot(result: dict, out: str) -> str:
                  color='white' if grid[i, j] < 60 else 'black')
     ax1.set_xticks(range(len(lrs)), [str(lr) for lr in lrs])
     ax1.set_yticks(range(len(variants)), variants, fontsize=7)
-    ax1.set(xlabel='lr', title='mean test top-1 (not trained = 0); seeds trained')
+    ax1.set(xlabel='lr', title='mean test top-1 (not trained = 0); seeds trained; dN: N diverged')
     markers = 'o^sDv<>'
     for j, lr in enumerate(lrs):
         for i, v in enumerate(variants):
