@@ -1,6 +1,8 @@
 # MobileNetV2 + DN-B (r=16, g=2): paper Table 7 (3.07M, 300.37M).
 _base_ = './mobilenet-v2_bn_1xb64-240e_in100.py'
 
-# the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module: README 'Forms'
+# the paper's layer (Eq. 7) with WeightNet's sigmoid in the SC-Module (README, 'Use it in
+# any mmdet / mmpretrain config'). It did not train in the norm study; adding
+# bound='tanh' made it train there (README, 'Does DN-B hold up?').
 model = dict(backbone=dict(norm_cfg=dict(
     type='DNB', r=16, g=2, form='paper', act_cfg=dict(type='Sigmoid'))))
