@@ -21,7 +21,9 @@ DET_CONFIG = ROOT / 'configs/demo/ssdlite_mobilenetv2-bn_1xb8-36e_deepforest.py'
 
 NORMS = {
     'BN': lambda c: nn.BatchNorm2d(c),
-    'DNB-residual-g1': lambda c: DNB(c, r=4, g=1),
+    'DNB-residual-g1': lambda c: DNB(c, r=4, g=1),  # the default: normalized input, Sigmoid
+    'DNB-residual-raw-relu': lambda c: DNB(c, r=4, g=1, sc_input='raw',
+                                           act_cfg=dict(type='ReLU')),
     'DNB-residual-oup-sigmoid': lambda c: DNB(c, r=4, g='oup', act_cfg=dict(type='Sigmoid')),
     'DNB-residual-noaffine': lambda c: DNB(c, r=4, g=2, affine=False),
     'DNB-paper-g2': lambda c: DNB(c, r=4, g=2, form='paper'),

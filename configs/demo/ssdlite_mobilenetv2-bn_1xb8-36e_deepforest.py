@@ -58,8 +58,8 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=40),
     dict(type='MultiStepLR', by_epoch=True, begin=0, end=epochs, milestones=[28, 33], gamma=0.1),
 ]
-# gradient clipping for BN and DN-B alike, as in the classification demo
-optim_wrapper = dict(optimizer=dict(lr=0.04), clip_grad=dict(max_norm=5.0))
+# no gradient clipping, as in the classification demo
+optim_wrapper = dict(optimizer=dict(lr=0.04))
 default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=epochs))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

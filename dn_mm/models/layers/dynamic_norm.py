@@ -62,7 +62,8 @@ BOUNDS = ('none', 'tanh')
 #: form: the paper form stays Eq. 7 as written (with SE's ReLU); the residual form's were
 #: decided by the study (README "Does DN-B hold up?").
 DEFAULT_OPTIONS = {'paper': dict(sc_input='raw', bound='none', act_cfg=dict(type='ReLU')),
-                   'residual': dict(sc_input='raw', bound='none', act_cfg=dict(type='ReLU'))}
+                   'residual': dict(sc_input='normalized', bound='none',
+                                    act_cfg=dict(type='Sigmoid'))}
 
 
 def resolve_generator_options(form: str, sc_input: Optional[str], bound: Optional[str],
