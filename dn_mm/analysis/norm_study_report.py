@@ -193,7 +193,8 @@ def rank(result: dict, lr: Optional[float] = None) -> List[dict]:
     """The study's decision rule, best first: the variants other than BN ranked by
 
     1. runs that diverged where BN (same lr and seed) did not: fewest first;
-    2. runs that trained where BN trained (same lr and seed): most first. Where BN itself
+    2. the share of runs that trained where BN trained (same lr and seed; a share, so that a
+       study stopped part-way ranks fairly): largest first. Where BN itself
        did not train (the screen's short runs at lr >= 0.2), training is left to chance;
     3. mean paired difference to BN in test top-1 at ``lr`` (default: the preset's first
        lr, the paper's 0.05), over the seeds where both trained: largest first.
@@ -217,7 +218,7 @@ def rank(result: dict, lr: Optional[float] = None) -> List[dict]:
         row['vs_bn_mean'] = statistics.mean(diffs) if diffs else None
         row['vs_bn_seeds'] = len(diffs)
     return sorted(rows.values(), key=lambda r: (
-        r['diverged_not_bn'], -r['trained'],
+        r['diverged_not_bn'], -r['trained'] / max(r['runs'], 1),
         -(r['vs_bn_mean'] if r['vs_bn_mean'] is not None else -math.inf)))
 
 
