@@ -50,9 +50,11 @@ study-converge: $(STAMP) | $(FMNIST)
 
 # Why the old default DN-B diverged: what its SC-Modules read and generate, beside the new
 # default and BN (lr 0.5, seed 0, 600 iterations; README "Does DN-B hold up?")
+# (its JSON, 12 MB of per-layer series, stays in work_dirs; the README's figure is copied)
 trace: $(STAMP) | $(FMNIST)
-	$(PY) tools/analysis_tools/norm_trace.py --data $(FMNIST) --out docs/norm_trace --lr 0.5 \
+	$(PY) tools/analysis_tools/norm_trace.py --data $(FMNIST) --out work_dirs/norm_trace --lr 0.5 \
 		--variant 'DN-B residual/ReLU/raw/none' 'DN-B residual/Sigmoid/normalized/none'
+	cp work_dirs/norm_trace/norm_trace.png docs/norm_trace.png
 
 clean-data:
 	rm -rf $(DATA)

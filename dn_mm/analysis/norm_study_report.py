@@ -301,10 +301,7 @@ def plot(result: dict, out: str) -> str:
                  f"batch {preset['batch']}, {preset['images']} images x {preset['epochs']} "
                  f"epoch(s), seeds {list(preset['seeds'])}", fontsize=9)
     fig.tight_layout()
-    try:
-        save_figure_atomic(fig, out)
-    finally:
-        plt.close(fig)
+    save_figure_atomic(fig, out)
     return out
 
 

@@ -10,6 +10,7 @@ run, how far it got and the first layer that failed (:func:`first_failure`).
 import argparse
 import math
 import os
+import statistics
 from typing import List
 
 from ..utils import save_figure_atomic, write_json_atomic
@@ -80,8 +81,9 @@ def plot(result: dict, out: str) -> str:
                 ax.plot(range(1, len(run['loss']) + 1), run['loss'], color=color, label=variant)
                 continue
             rows = run['series'][metric]
-            med = [_median([v for v in row if math.isfinite(v)]) for row in rows]
-            top = [max([v for v in row if math.isfinite(v)], default=math.nan) for row in rows]
+            finite = [[v for v in row if math.isfinite(v)] for row in rows]
+            med = [statistics.median(f) if f else math.nan for f in finite]
+            top = [max(f, default=math.nan) for f in finite]
             it = range(1, len(rows) + 1)
             ax.plot(it, med, color=color)
             ax.plot(it, top, color=color, ls='--', lw=0.8)
@@ -99,19 +101,8 @@ def plot(result: dict, out: str) -> str:
                  f"{result['batch']}, seed {result['seed']}: median over layers (solid), largest "
                  f"layer (dashed), first layer out of bound (dotted)", fontsize=9)
     fig.tight_layout()
-    try:
-        save_figure_atomic(fig, out)
-    finally:
-        plt.close(fig)
+    save_figure_atomic(fig, out)
     return out
-
-
-def _median(values: List[float]) -> float:
-    if not values:
-        return math.nan
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
 def main(argv=None) -> dict:

@@ -148,13 +148,12 @@ def fold_norm(layer: nn.Module, conv: Optional[nn.Conv2d], where: str = 'norm la
                             reads_normalized=layer.sc_input == 'normalized')
         gate, gate_args = None, {}
         if layer.bound == 'tanh':  # gamma, beta (1, 0 in the paper form) around the tanh
-            fc2_b = gamma.new_zeros(2 * layer.num_features)
             gate, gate_args = 'tanh', dict(base_scale=gamma, base_shift=beta,
                                            bound_range=layer.bound_range)
-        elif layer.form == 'paper':
-            fc2_b = gamma.new_zeros(2 * layer.num_features)
-        else:
+        if layer.form == 'residual' and gate is None:  # alpha = gamma + FC2's output, ...
             fc2_b = torch.cat([gamma, beta])
+        else:
+            fc2_b = gamma.new_zeros(2 * layer.num_features)
         pqr = dict(p=None, q=None, r=None) if stats_in_conv else dict(p=1.0 / std, q=None,
                                                                      r=-mean / std)
         return _folded_sc(layer.num_features, (fc1_w, fc1_b), (sc.fc2.detach().double(), fc2_b),

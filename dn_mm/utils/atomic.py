@@ -98,6 +98,10 @@ def save_checkpoint_atomic(obj, path: str) -> None:
 
 
 def save_figure_atomic(fig, path: str, dpi: int = 120) -> None:
-    """``fig.savefig(path)`` as PNG, atomically."""
-    with atomic_write(path, 'wb') as f:
-        fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
+    """``fig.savefig(path)`` as PNG, atomically; the figure is closed afterwards, saved or not."""
+    import matplotlib.pyplot as plt
+    try:
+        with atomic_write(path, 'wb') as f:
+            fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
+    finally:
+        plt.close(fig)
