@@ -159,7 +159,8 @@ class DynamicNormBase(nn.Module):
 
     #: Run the big-tensor passes through :mod:`dn_mm.models.layers.per_sample_affine` (hand-written,
     #: once-differentiable backward). ``False`` (per class or instance): plain
-    #: autograd, e.g. for double backward.
+    #: autograd, e.g. for double backward. Under ``torch.compile`` the plain path is
+    #: taken whatever this says (see :meth:`uses_fast_path`).
     fast_path: bool = True
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
@@ -203,6 +204,17 @@ class DynamicNormBase(nn.Module):
         self.norm.momentum = value
 
     @property
+    def uses_fast_path(self) -> bool:
+        """The hand-written passes, in eager mode only.
+
+        ``torch.compile`` traces the plain autograd ops instead: they are one graph
+        with the rest of the model (no break at the autograd Functions' side
+        channel, no data-dependent branch), which its compiler fuses, so a DN model
+        compiles to as many graphs as the BN model and none per channel width.
+        """
+        return self.fast_path and not torch.compiler.is_compiling()
+
+    @property
     def uses_batch_stats(self) -> bool:
         norm = self.norm
         return norm.training or norm.running_mean is None
@@ -244,7 +256,7 @@ class DynamicNormBase(nn.Module):
         with autocast_off(x):
             mean_n = var_n = None
             if stats != 'none':
-                moments = sample_moments if self.fast_path else plain_moments
+                moments = sample_moments if self.uses_fast_path else plain_moments
                 mean_n, var_n = moments(x, stats == 'mean_var')
             return self.coefficients(mean_n, var_n, x.shape[2] * x.shape[3])
 
@@ -265,7 +277,7 @@ class DynamicNormBase(nn.Module):
 
         stats = self.moments_needed()
         with autocast_off(x):
-            if self.fast_path:
+            if self.uses_fast_path:
                 y, _ = affine_normalize(x, coefficients, stats)
             else:
                 mean_n, var_n = (None, None) if stats == 'none' else plain_moments(

@@ -60,9 +60,13 @@ MIN_BN_KERNEL_NUMEL = 1 << 15
 
 
 def _bn_kernels(x: Tensor, other: Optional[Tensor] = None) -> bool:
-    """Whether BN's CPU kernels can run the per-(n, c) passes on these tensors."""
+    """Whether BN's CPU kernels can run the per-(n, c) passes on these tensors.
+
+    Never while ``torch.compile`` traces: the plain ops are what its compiler fuses.
+    """
     return (x.device.type == 'cpu' and x.numel() >= MIN_BN_KERNEL_NUMEL and x.is_contiguous()
-            and (other is None or other.is_contiguous()))
+            and (other is None or other.is_contiguous())
+            and not torch.compiler.is_compiling())
 
 
 def _rows(t: Tensor) -> Tensor:
