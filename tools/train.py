@@ -11,13 +11,17 @@ from mmengine.config import Config
 
 import dn_mm  # noqa: F401  (layers, hooks and stack fixes, whatever the config imports)
 from dn_mm.engine import runner_cli
+from dn_mm.engine.optim import amp_optim_wrapper
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a classifier or a detector')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true', default=False,
-                        help='enable automatic-mixed-precision training')
+                        help='enable automatic-mixed-precision training (CUDA: float16 with '
+                        'dynamic loss scaling; CPU: bfloat16)')
+    parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'],
+                        help='the autocast dtype of --amp (CPU: bfloat16 only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='enable automatically scaling LR (by auto_scale_lr.base_batch_size)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
@@ -31,9 +35,13 @@ def parse_args(argv=None):
 
 def build_cfg(args) -> Config:
     cfg = runner_cli.load_config(args)
+    if args.amp_dtype and not args.amp:
+        raise SystemExit('--amp-dtype: needs --amp')
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+        try:
+            cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, args.amp_dtype)
+        except ValueError as err:
+            raise SystemExit(f'error: {err}') from None
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise SystemExit('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')

@@ -62,7 +62,23 @@ def build_runner(cfg):
     prepare_cpu_distributed(cfg, cfg.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.load_checkpoint = types.MethodType(load_checked_checkpoint, runner)
+    compile_eval_steps(runner, cfg.get('compile'))
     return runner
+
+
+def compile_eval_steps(runner, compile_cfg) -> None:
+    """The config's ``compile`` (True or torch.compile's arguments) for validation and test too.
+
+    mmengine's Runner compiles ``train_step`` only, so ``tools/test.py`` of a config
+    with ``compile=True`` would have run eagerly.
+    """
+    if not compile_cfg:
+        return
+    import torch
+    options = {} if compile_cfg is True else dict(compile_cfg)
+    for step in ('val_step', 'test_step'):
+        setattr(runner.model, step, torch.compile(getattr(runner.model, step), **options))
+    runner.logger.info('val_step and test_step compiled (torch.compile)')
 
 
 def load_checked_checkpoint(runner, filename, map_location='cpu', strict=False,
