@@ -8,7 +8,7 @@ PINS := $(shell cat requirements/*.txt tools/install_stack.sh setup.py | sha1sum
 STAMP := .venv/.stamp-$(PINS)
 DATA := data
 
-.PHONY: setup test demo data clean-data bench study study-screen study-converge trace
+.PHONY: setup test demo data clean-data bench gpu-check study study-screen study-converge trace
 
 setup: $(STAMP)
 
@@ -47,6 +47,11 @@ study-screen: $(STAMP) | $(FMNIST)
 
 study-converge: $(STAMP) | $(FMNIST)
 	$(STUDY) --preset converge --out docs/norm_study/converge
+
+# On a CUDA machine (README "Compile, mixed precision and GPUs"): layers on the GPU against the
+# CPU float64 path, SyncBN over NCCL (2 GPUs), the benchmark eager and compiled, a short study
+gpu-check: $(STAMP) | $(FMNIST)
+	$(PY) benchmarks/gpu_check.py --device cuda --data $(FMNIST) --out work_dirs/gpu_check
 
 # Why the old default DN-B diverged: what its SC-Modules read and generate, beside the new
 # default and BN (lr 0.5, seed 0, 600 iterations; README "Does DN-B hold up?")

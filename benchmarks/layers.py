@@ -7,30 +7,20 @@ LAYER_SHAPES = [(16, 32, 112, 112), (16, 144, 56, 56), (16, 192, 28, 28), (16, 5
                 (16, 1280, 7, 7)]
 QUICK_LAYER_SHAPES = [(8, 144, 28, 28), (8, 1280, 7, 7)]
 
-def layer_variants(compile_dnb=False):
+def layer_variants():
     from dn_mm import DNB, DNC, SEBN
-    variants = {
+    return {
         'BN': lambda c: nn.BatchNorm2d(c),
         DNB_LABEL: lambda c: DNB(c, r=16, g=1),
         'DN-B (16,oup)': lambda c: DNB(c, r=16, g='oup'),
         'DN-C (16,1)': lambda c: DNC(c, r=16, g=1),
         SEBN_LABEL: lambda c: SEBN(c, r=16),
     }
-    if compile_dnb:
-        def compiled(c):
-            layer = DNB(c, r=16, g=1)
-            layer.fast_path = False  # plain autograd ops, fused by inductor
-            return torch.compile(layer)
-        variants['DN-B (16,1) compiled'] = compiled
-    return variants
 
 
-def layer_rows(shapes, device, reps, log, compile_dnb=False):
+def layer_rows(shapes, device, reps, log):
     rows = []
-    variants = layer_variants(compile_dnb)
-    if compile_dnb:
-        import torch._dynamo as dynamo  # every shape, mode and dtype compiles anew
-        dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
+    variants = layer_variants()
     for shape in shapes:
         n, c, h, w = shape
         gen = torch.Generator().manual_seed(0)

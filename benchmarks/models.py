@@ -1,10 +1,17 @@
 """Model-level rows: mmpretrain MobileNetV2 and mmdet SSDLite with BN / DN-B / SE-BN backbones.
 
-Training step, inference and peak training memory. Peak memory: on CUDA
+Training step, inference and peak training memory, eager; with ``compiled`` the
+classifiers under ``torch.compile`` (inductor; each norm against compiled BN), with
+``amp`` under bfloat16 autocast. MobileNetV2 at width 0.5 on 32x32 inputs (the
+norm study's small feature maps, batch 8 and 64) is where DN-B's fixed per-layer
+cost shows most. Peak memory: on CUDA
 ``torch.cuda.max_memory_allocated`` over one step less what was live before;
 on CPU the peak of live bytes of the torch allocator over one step, replayed
 from ``torch.profiler``'s allocation events.
 """
+from contextlib import nullcontext
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from common import DNB_LABEL, SEBN_LABEL, interleaved_medians, paired_spread, synchronize
@@ -15,10 +22,11 @@ MODEL_NORMS = {'BN': dict(type='BN'), DNB_LABEL: dict(type='DNB', r=16, g=1),
                SEBN_LABEL: dict(type='SEBN', r=16)}
 
 
-def build_mobilenet_v2(norm_cfg):
+def build_mobilenet_v2(norm_cfg, widen: float = 1.0):
     from mmengine.hub import get_config
     cfg = get_config('mmpretrain::_base_/models/mobilenet_v2_1x.py').model
     cfg.backbone.norm_cfg = dict(norm_cfg)
+    cfg.backbone.widen_factor = widen  # the last conv keeps 1280 channels below width 1
     cfg.head.num_classes = 100
     return dn_mm.build_model(cfg, 'mmpretrain')
 
@@ -84,55 +92,68 @@ def peak_step_memory(step, device) -> int:
     return peak
 
 
+#: name: (builder, kind, full [(batch, size)], quick [(batch, size)])
 MODELS_SPEC = {
-    # name: (builder, kind, full (batch, size), quick (batch, size))
-    'MobileNetV2': (build_mobilenet_v2, 'cls', (16, 224), (8, 112)),
-    'SSDLite-MobileNetV2': (build_ssdlite, 'det', (8, 320), (4, 160)),
+    'MobileNetV2': (build_mobilenet_v2, 'cls', [(16, 224)], [(8, 112)]),
+    'MobileNetV2-0.5': (partial(build_mobilenet_v2, widen=0.5), 'cls', [(8, 32), (64, 32)],
+                        [(8, 32)]),
+    'SSDLite-MobileNetV2': (build_ssdlite, 'det', [(8, 320)], [(4, 160)]),
 }
 
 
-def model_rows(quick, device, reps, log, only=None):
+def model_rows(quick, device, reps, log, only=None, compiled=False, amp=False):
+    """Rows of every model and setting; ``compiled``: classifiers only (mmdet's loss, with
+    its data-dependent assigner, is not a graph to compile), no memory row."""
     rows = []
     for model_name, (build, kind, full, small) in MODELS_SPEC.items():
-        if only and model_name not in only:
+        if (only and model_name not in only) or (compiled and kind != 'cls'):
             continue
-        batch, size = small if quick else full
-        make_batch = classifier_batch if kind == 'cls' else detector_batch
-        inputs, targets = make_batch(batch, size, device)
-        train_fns, infer_fns, memory = {}, {}, {}
-        models = {}
-        for norm_name, norm_cfg in MODEL_NORMS.items():
-            torch.manual_seed(0)
-            model = build(norm_cfg).to(device)
-            models[norm_name] = model
-            optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        for batch, size in small if quick else full:
+            rows += _setting_rows(model_name, build, kind, batch, size, device, reps, log,
+                                  compiled, amp)
+    return rows
 
-            def train_step(model=model, optimizer=optimizer):
-                optimizer.zero_grad(set_to_none=True)
-                model_loss(kind, model, inputs, targets).backward()
-                optimizer.step()
 
-            def infer_step(model=model):
-                with torch.no_grad():
-                    model(inputs, mode='tensor')
+def _setting_rows(model_name, build, kind, batch, size, device, reps, log, compiled, amp):
+    make_batch = classifier_batch if kind == 'cls' else detector_batch
+    inputs, targets = make_batch(batch, size, device)
+    train_fns, infer_fns, memory, models = {}, {}, {}, {}
+    cast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else nullcontext
+    for norm_name, norm_cfg in MODEL_NORMS.items():
+        torch.manual_seed(0)
+        model = models[norm_name] = build(norm_cfg).to(device)
+        run = torch.compile(model) if compiled else model
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
-            train_fns[norm_name], infer_fns[norm_name] = train_step, infer_step
+        def train_step(run=run, optimizer=optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            with cast():
+                loss = model_loss(kind, run, inputs, targets)
+            loss.backward()
+            optimizer.step()
+
+        def infer_step(run=run):
+            with torch.no_grad(), cast():
+                run(inputs, mode='tensor')
+
+        train_fns[norm_name], infer_fns[norm_name] = train_step, infer_step
+    tags = dict(model=model_name, setting=f'batch {batch}, {size}x{size}',
+                mode='compiled' if compiled else 'eager', dtype='bf16' if amp else 'fp32')
+    label = ' '.join([model_name, tags['setting'], tags['mode'], tags['dtype']])
+    rows = []
+    for metric, fns in (('train', train_fns), ('infer', infer_fns)):
+        for model in models.values():
+            model.train(metric == 'train')
+        medians, samples = interleaved_medians(fns, device, reps, min_time=0.0)
+        spread = {name: paired_spread(samples, name) for name in fns if name != 'BN'}
+        rows.append(dict(tags, metric=metric, values=medians, spread=spread))
+        log(f'  {label} {metric}: BN {medians["BN"] * 1e3:.1f} ms, ' + ', '.join(
+            f'{k} {v / medians["BN"]:.3f}x' for k, v in medians.items() if k != 'BN'))
+    if not compiled:
         for norm_name, step in train_fns.items():
             models[norm_name].train()
-            step()  # warm-up: optimizer state, lazy initialisations
             memory[norm_name] = peak_step_memory(step, device)
-        setting = f'batch {batch}, {size}x{size}'
-        for metric, fns in (('train', train_fns), ('infer', infer_fns)):
-            for model in models.values():
-                model.train(metric == 'train')
-            medians, samples = interleaved_medians(fns, device, reps, min_time=0.0)
-            spread = {name: paired_spread(samples, name) for name in fns if name != 'BN'}
-            rows.append(dict(model=model_name, setting=setting, metric=metric, values=medians,
-                             spread=spread))
-            log(f'  {model_name} {metric}: BN {medians["BN"] * 1e3:.0f} ms, ' + ', '.join(
-                f'{k} {v / medians["BN"]:.3f}x' for k, v in medians.items() if k != 'BN'))
-        rows.append(dict(model=model_name, setting=setting, metric='memory', values=memory))
-        log(f'  {model_name} memory: BN {memory["BN"] / 2**20:.0f} MiB, ' + ', '.join(
+        rows.append(dict(tags, metric='memory', values=memory))
+        log(f'  {label} memory: BN {memory["BN"] / 2**20:.0f} MiB, ' + ', '.join(
             f'{k} {v / memory["BN"]:.3f}x' for k, v in memory.items() if k != 'BN'))
-        del models, train_fns, infer_fns
     return rows

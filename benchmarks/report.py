@@ -4,19 +4,33 @@ import sys
 
 from common import DNB_LABEL, SEBN_LABEL, device_description, load_average, versions
 
-# (limit, what) per target; ratios are DN-B (16,1) / BN on the full-size MobileNetV2
-TARGETS = {
-    'train': (1.08, 'MobileNetV2 training step'),
-    'infer': (1.15, 'MobileNetV2 inference'),
-    'memory': (1.10, 'MobileNetV2 peak training memory'),
-}
+#: (model, setting (None: any), mode, metric, limit, what): DN-B (16,1) / BN, float32 rows;
+#: compiled rows are DN-B compiled / BN compiled
+TARGETS = [
+    ('MobileNetV2', None, 'eager', 'train', 1.08, 'MobileNetV2 training step'),
+    ('MobileNetV2', None, 'eager', 'infer', 1.15, 'MobileNetV2 inference'),
+    ('MobileNetV2', None, 'eager', 'memory', 1.10, 'MobileNetV2 peak training memory'),
+    ('MobileNetV2', None, 'compiled', 'train', 1.05, 'compiled MobileNetV2 training step'),
+    ('MobileNetV2', None, 'compiled', 'infer', 1.10, 'compiled MobileNetV2 inference'),
+    ('MobileNetV2-0.5', 'batch 8, 32x32', 'eager', 'train', 1.30,
+     'MobileNetV2 0.5, 32x32 (small maps), training step'),
+    ('MobileNetV2-0.5', 'batch 64, 32x32', 'eager', 'train', 1.30,
+     'MobileNetV2 0.5, 32x32 (small maps), training step'),
+]
 
 
-def ratio_table(title: str, header: list, body: list) -> list:
-    """A markdown section: three text columns, then right-aligned numbers."""
+def ratio_table(title: str, header: list, body: list, text_columns: int = 3) -> list:
+    """A markdown section: ``text_columns`` text columns, then right-aligned numbers."""
     return ([f'## {title}', '', '| ' + ' | '.join(header) + ' |',
-             '|---|---|---|' + '---:|' * (len(header) - 3)]
+             '|' + '---|' * text_columns + '---:|' * (len(header) - text_columns)]
             + ['| ' + ' | '.join(cells) + ' |' for cells in body])
+
+
+def find_row(rows, model, setting, mode, metric):
+    """The float32 row of a target, or None where it was not run."""
+    return next((r for r in rows if r['model'] == model and r['mode'] == mode
+                 and r['metric'] == metric and r['dtype'] == 'fp32'
+                 and (setting is None or r['setting'] == setting)), None)
 
 
 def _status(ok: bool) -> str:
@@ -38,16 +52,16 @@ def render(args, device, layer_results, model_results, elapsed) -> str:
     # targets
     lines += ['## Targets (DN-B (16,1) / BN)', '',
               '| target | setting | measured | limit | status |', '|---|---|---:|---:|---|']
-    mnv2 = {r['metric']: r for r in model_results if r['model'] == 'MobileNetV2'}
-    for key, (limit, what) in TARGETS.items():
-        if key not in mnv2:
+    for model, setting, mode, metric, limit, what in TARGETS:
+        row = find_row(model_results, model, setting, mode, metric)
+        if row is None:
             lines.append(f'| {what} | not run | - | <= {limit:.2f}x | n/a |')
             continue
-        values = mnv2[key]['values']
+        values = row['values']
         ratio = values[DNB_LABEL] / values['BN']
-        spread = mnv2[key].get('spread', {}).get(DNB_LABEL)
+        spread = row.get('spread', {}).get(DNB_LABEL)
         measured = f'{ratio:.3f}x' + (' ({:.2f}-{:.2f})'.format(*spread) if spread else '')
-        lines.append(f'| {what} ({device.type}) | {mnv2[key]["setting"]} | {measured} | '
+        lines.append(f'| {what} ({device.type}) | {row["setting"]} | {measured} | '
                      f'<= {limit:.2f}x | {_status(ratio <= limit)} |')
     cheaper, misses = 0, []
     for row in layer_results:
@@ -63,7 +77,8 @@ def render(args, device, layer_results, model_results, elapsed) -> str:
         if v[DNB_LABEL] < v[SEBN_LABEL] or memory_tie:
             cheaper += 1
         else:
-            misses.append(f'{row["model"]} {row["metric"]} ({v[DNB_LABEL] / v[SEBN_LABEL]:.3f}x)')
+            misses.append(f'{row["model"]} {row["setting"]} {row["mode"]} {row["dtype"]} '
+                          f'{row["metric"]} ({v[DNB_LABEL] / v[SEBN_LABEL]:.3f}x)')
     total = len(layer_results) + len(model_results)
     lines.append(f'| DN-B (16,1) cheaper than SE-BN (16), every row | all rows | '
                  f'{cheaper}/{total} rows | all | {_status(not misses and total > 0)} |')
@@ -94,12 +109,13 @@ def render(args, device, layer_results, model_results, elapsed) -> str:
             metric = {'train': 'training step', 'infer': 'inference',
                       'memory': 'peak training memory'}[row['metric']]
             spread = row.get('spread', {})
-            body.append([row['model'], row['setting'], metric, base] + [
+            body.append([row['model'], row['setting'], row['mode'], row['dtype'], metric, base] + [
                 f'{v[k] / v["BN"]:.3f}x'
                 + (' ({:.2f}-{:.2f})'.format(*spread[k]) if k in spread else '')
                 for k in names[1:]])
-        header = ['model', 'setting', 'metric', 'BN'] + names[1:]
-        lines += ratio_table('Models (ratio to BN)', header, body)
+        header = ['model', 'setting', 'mode', 'dtype', 'metric', 'BN'] + names[1:]
+        lines += ratio_table('Models (ratio to BN of the same mode and dtype)', header, body,
+                             text_columns=5)
         lines += ['', 'Time ratios are median / median; in brackets the quartiles of the ratios '
                   'of the same repetition (a measure of the noise of this machine).', '']
     return '\n'.join(lines)

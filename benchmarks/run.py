@@ -2,8 +2,8 @@
 """DN-B at the cost of BN: side-by-side benchmarks (issue 6).
 
     python benchmarks/run.py [--quick] [--device cpu|cuda] [--threads N] [--out results.md]
-                             [--reps R] [--compile] [--skip-layers] [--skip-models]
-                             [--models MobileNetV2 SSDLite-MobileNetV2]
+                             [--reps R] [--compile] [--amp] [--skip-layers] [--skip-models]
+                             [--models MobileNetV2 MobileNetV2-0.5 SSDLite-MobileNetV2]
 
 Every number is a ratio to BN measured in the same run: for each repetition
 every variant runs once, in an order rotated by one each repetition, and the
@@ -13,7 +13,9 @@ call; a repetition of a fast layer loops until it lasts >= 30 ms). Two levels:
 * layers: BN, DN-B (16,1), DN-B (16,oup), DN-C (16,1), SE-BN (16) at
   MobileNetV2's shapes, training (forward + backward) and inference, float32
   and bf16 autocast;
-* models: mmpretrain MobileNetV2 (batch 16, 224x224, 100 classes) and mmdet
+* models: mmpretrain MobileNetV2 (batch 16, 224x224, 100 classes), the same at
+  width 0.5 on 32x32 inputs (batch 8 and 64: the norm study's small feature
+  maps, where DN-B's fixed per-layer cost weighs most) and mmdet
   SSDLite-MobileNetV2 (batch 8, 320x320), backbone norm BN / DN-B (16,1) /
   SE-BN (16): training step (forward, backward, SGD step), inference
   (network outputs, no post-processing) and peak training memory.
@@ -29,8 +31,9 @@ depends on what ran before it rather than on what the step needs.
 a reduced batch and resolution, so its model-level rows are a smoke check of
 the full-size targets, not a measurement of them. The targets are printed
 beside the ratios with PASS / MISS; misses are reported, not hidden.
-``--compile`` adds a layer-level column: DN-B on plain autograd ops
-(``fast_path = False``) under ``torch.compile``.
+``--compile`` adds the classifiers under ``torch.compile`` (inductor): compiled
+BN, DN-B and SE-BN side by side, each ratio to compiled BN (compiling takes
+minutes on a CPU). ``--amp`` adds every model row under bfloat16 autocast.
 
 On CPUs shared with other processes, use ``--threads`` below the number of idle
 CPUs: an OpenMP region (every large op, and MKL's small GEMMs) waits for all
@@ -60,8 +63,10 @@ def parse_args(argv=None):
                         help='timed repetitions per variant (>= 5; default 5 quick, 9 full)')
     parser.add_argument('--out', default=None, help='also write the markdown table here')
     parser.add_argument('--compile', action='store_true',
-                        help='add a layer-level column: DN-B (16,1) on plain ops under '
-                             'torch.compile (slow to compile; not the default path)')
+                        help='add the classifiers compiled (torch.compile, inductor): compiled '
+                             'BN vs compiled DN-B vs compiled SE-BN')
+    parser.add_argument('--amp', action='store_true',
+                        help='add the model rows under bfloat16 autocast')
     parser.add_argument('--skip-layers', action='store_true')
     parser.add_argument('--skip-models', action='store_true')
     parser.add_argument('--models', nargs='+', choices=list(MODELS_SPEC), default=None,
@@ -97,10 +102,13 @@ def main(argv=None):
     if not args.skip_layers:
         log('layers:')
         layer_results = layer_rows(QUICK_LAYER_SHAPES if args.quick else LAYER_SHAPES, device,
-                                   args.reps, log, args.compile)
+                                   args.reps, log)
     if not args.skip_models:
         log('models:')
-        model_results = model_rows(args.quick, device, args.reps, log, args.models)
+        for compiled in (False, True) if args.compile else (False,):
+            for amp in (False, True) if args.amp else (False,):
+                model_results += model_rows(args.quick, device, args.reps, log, args.models,
+                                            compiled=compiled, amp=amp)
     report = render(args, device, layer_results, model_results, time.perf_counter() - start)
     publish(report, args.out)
     return 0

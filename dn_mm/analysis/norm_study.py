@@ -94,6 +94,11 @@ PRESETS = {
     # the converge design at full size, for a GPU
     'gpu': dict(_CPU, variants=CONVERGE_VARIANTS, seeds=(0, 1, 2), lrs=(0.05, 0.2, 0.5),
                 widen=1.0, images=48000, epochs=10, val_images=12000, test_images=10000),
+    # the GPU check's few minutes (benchmarks/gpu_check.py): BN, the default DN-B and the
+    # old default at full width, one epoch, the paper's lr, one seed
+    'gpu-check': dict(_CPU, variants=('BN', SCREEN_BEST[0], OLD_DEFAULT), seeds=(0,),
+                      lrs=(0.05,), widen=1.0, images=48000, epochs=1, val_images=2000,
+                      test_images=10000),
 }
 #: ``--quick``: any preset's design at a size that runs in seconds (the tests' form)
 QUICK_SIZES = dict(seeds=(0,), widen=0.25, images=64, epochs=1, val_images=32, test_images=32)
