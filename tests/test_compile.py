@@ -50,7 +50,8 @@ def test_compiled_dn_model_has_bns_graphs_and_breaks(training):
 
 
 def test_many_widths_compile_once():
-    """MobileNetV2 has norm layers of 11 widths: one frame compiled, reused on the next call."""
+    """MobileNetV2 (width 0.35) has norm layers of 12 widths: one frame compiled, reused on the
+    next call."""
     counter = dynamo.testing.CompileCounter()
     torch.manual_seed(0)
     model = build_classifier(NORMS['DNB'], widen=0.35)
