@@ -16,9 +16,10 @@ $(STAMP):
 	bash tools/install_stack.sh
 	rm -f .venv/.stamp-* && touch $@
 
+# two workers, a test file each at a time (module fixtures stay in one process), one thread each
 test: $(STAMP)
 	.venv/bin/ruff check .
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
 
 data: $(STAMP)
 	$(PY) tools/prepare_demo_data.py --data-root $(DATA)
