@@ -2,9 +2,12 @@
 
 Nothing in site-packages is edited, and safe loading stays on. Each fix first
 checks that the installed upstream still has the problem (a feature check, not
-a version number), applies only then, and logs once what it changed;
-:func:`applied` lists them. The README section "What importing dn_mm changes"
-describes each.
+a version number), applies only then, and logs what it changed at debug level
+(``DN_MM_VERBOSE=1``: one line listing them); :func:`applied` lists them. The
+README section "What importing dn_mm changes" describes each. Importing dn_mm
+is otherwise quiet: the ``pkg_resources is deprecated`` warning, which mmengine
+raises each time it resolves a ``mmdet::`` / ``mmpretrain::`` config (it
+reloads ``pkg_resources``), is filtered (:data:`QUIETED_WARNINGS`).
 
 1. torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine 0.10.7
    saves its message hub in them (``HistoryBuffer`` objects holding numpy
@@ -30,8 +33,10 @@ describes each.
 import inspect
 import io
 import logging
+import os
 import pickle
 import sys
+import warnings
 from typing import List
 
 import torch
@@ -200,26 +205,40 @@ FIXES = (
 )
 
 
+#: (message prefix, category) of the upstream warnings dn_mm's imports and config loading raise
+QUIETED_WARNINGS = (('pkg_resources is deprecated as an API', UserWarning),)
+#: set to 1 for one line naming the stack fixes applied in each process
+VERBOSE_ENV = 'DN_MM_VERBOSE'
+
+
 def _logger() -> logging.Logger:
-    """``dn_mm`` logger, to stderr: tools whose stdout is parsed (JSON, tables) stay clean."""
+    """``dn_mm`` logger, to stderr (tools whose stdout is parsed stay clean); WARNING by
+    default, INFO with ``DN_MM_VERBOSE=1``."""
     logger = logging.getLogger('dn_mm')
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter('%(name)s: %(message)s'))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        verbose = os.environ.get(VERBOSE_ENV, '') not in ('', '0')
+        logger.setLevel(logging.INFO if verbose else logging.WARNING)
         logger.propagate = False
     return logger
 
 
 def apply() -> List[str]:
     """Apply every fix the installed stack still needs, once per process; return their names."""
+    for message, category in QUIETED_WARNINGS:
+        warnings.filterwarnings('ignore', message=message, category=category)
+    new = []
     for name, needed, fix, what in FIXES:
         if name in _APPLIED or not needed():
             continue
         fix()
         _APPLIED.append(name)
-        _logger().info(f'stack fix {name}: {what}')
+        new.append(name)
+        _logger().debug(f'stack fix {name}: {what}')
+    if new:
+        _logger().info(f'stack fixes applied: {", ".join(new)}')
     return list(_APPLIED)
 
 
