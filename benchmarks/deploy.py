@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Deployed DN-B at the cost of deployed BN: side-by-side inference benchmark (issue 12).
+"""Deployed DN-B at the cost of deployed BN: side-by-side inference benchmark.
 
     python benchmarks/deploy.py [--quick] [--threads N] [--reps R] [--out results.md]
                                 [--models MobileNetV2 SSDLite-MobileNetV2]

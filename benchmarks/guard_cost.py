@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""What the non-finite guard costs on a training step (issue 11; goal: under 2%).
+"""What the non-finite guard costs on a training step (goal: under 2%).
 
     python benchmarks/guard_cost.py [--device cpu|cuda] [--threads N] [--reps R]
                                     [--batch B] [--size S] [--out results.md]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""DN-B at the cost of BN: side-by-side benchmarks (issue 6).
+"""DN-B at the cost of BN: side-by-side benchmarks.
 
     python benchmarks/run.py [--quick] [--device cpu|cuda] [--threads N] [--out results.md]
                              [--reps R] [--compile] [--amp] [--skip-layers] [--skip-models]

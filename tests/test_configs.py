@@ -3,6 +3,7 @@
 The ImageNet-100 / COCO configs point at data users have; the model, optimizer
 and schedule they define are exercised here on tiny synthetic batches.
 """
+import re
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ def train_and_val_step(cfg):
 def test_config_trains_and_validates_one_iteration(path):
     cfg = Config.fromfile(str(ROOT / path))
     assert cfg.custom_imports.imports[0] == 'dn_mm'
-    # every config we ship resumes exactly (issue 11)
+    # every config we ship resumes exactly
     hooks = [h['type'] for h in cfg.custom_hooks]
     assert 'ExactResumeHook' in hooks and 'NonFiniteGuardHook' in hooks
     model, outputs = train_and_val_step(cfg)
@@ -144,3 +145,18 @@ def test_every_dn_mm_0_1_config_name_exists():
         'bn_2xb64-30e', 'bn_8xb24-600e', 'dnb-r16-g1_2xb64-30e', 'dnb-r16-goup_2xb64-30e',
         'dnb-r16-goup_8xb24-600e')}
     assert renamed <= {Path(p).name for p in ALIASES}
+
+
+def test_every_readme_section_a_config_names_exists():
+    """A config comment "(README, 'Section')" points to a heading the README has."""
+    headings = {line.lstrip('#').strip() for line in (ROOT / 'README.md').read_text().splitlines()
+                if line.startswith('#')}
+    named = {}
+    for path in ALL_CONFIGS:
+        comments = ' '.join(line.split('#', 1)[1].strip() for line in
+                            (ROOT / path).read_text().splitlines() if '#' in line)
+        for section in re.findall(r"README, '([^']+)'", comments):
+            named.setdefault(section, []).append(path)
+    assert named  # the configs do point to the README
+    missing = {s: paths for s, paths in named.items() if s not in headings}
+    assert not missing, f'README has no section named {missing}'

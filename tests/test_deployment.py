@@ -1,4 +1,4 @@
-"""Deployment (issue 12): folding for inference, ONNX export, ONNX Runtime parity."""
+"""Deployment: folding for inference, ONNX export, ONNX Runtime parity."""
 import copy
 from pathlib import Path
 
