@@ -153,3 +153,23 @@ def test_test_tool_exits_with_one_line_on_a_bad_checkpoint(tmp_path):
     assert out.returncode != 0
     assert f'error: checkpoint {path}: {words}' in out.stderr
     assert 'Traceback' not in out.stderr and 'zipfile' not in out.stderr, out.stderr[-2000:]
+
+
+def test_checked_load_keeps_the_steps_of_the_installed_runner():
+    """load_checked_checkpoint copies mmengine's Runner.load_checkpoint: the installed version
+    still reads, calls the hook, loads into the unwrapped model and marks the load, in order."""
+    import inspect
+
+    from mmengine.runner import Runner
+    steps = ['_load_checkpoint(filename, map_location=map_location)',
+             "call_hook('after_load_checkpoint', checkpoint=checkpoint)",
+             '_load_checkpoint_to_model(', '_has_loaded = True']
+
+    def order(source):
+        source = ' '.join(source.split())
+        return [source.find(' '.join(step.split())) for step in steps]
+
+    upstream = order(inspect.getsource(Runner.load_checkpoint))
+    ours = order(inspect.getsource(load_checked_checkpoint))
+    assert all(i >= 0 for i in upstream + ours) and upstream == sorted(upstream)
+    assert ours == sorted(ours)

@@ -85,8 +85,11 @@ def load_checked_checkpoint(runner, filename, map_location='cpu', strict=False,
                             revise_keys=[(r'^module.', '')]):
     """``Runner.load_checkpoint``, refusing a checkpoint of another kind of model.
 
-    Same steps as mmengine 0.10's, plus :func:`check_checkpoint_kind` (and, when
-    resuming, :func:`check_resumable`) before the weights are loaded.
+    The steps of mmengine 0.10.7's ``Runner.load_checkpoint`` (the pinned version; a test
+    compares them with the installed source), plus :func:`check_checkpoint_kind` (and, when
+    resuming, :func:`check_resumable`) before the weights are loaded. A copy rather than a
+    wrapper because mmengine offers no public point between reading the file and loading
+    the weights that knows the file name (``after_load_checkpoint`` hooks get the dict only).
     """
     from mmengine.model import is_model_wrapper
     from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
