@@ -27,7 +27,7 @@ reloads ``pkg_resources``), is filtered (:data:`QUIETED_WARNINGS`).
 4. mmengine loads local checkpoint files with a bare ``torch.load``: a
    truncated, empty or foreign file ends in a zipfile / pickle traceback. Its
    local loader is replaced by one that raises a ``CheckpointFileError``
-   naming the file and the fault (see dn_mm.engine.checkpoint_file); loading
+   naming the file and the fault (see dn_mm.utils.checkpoint_file); loading
    stays safe (weights_only).
 """
 import inspect
@@ -175,7 +175,7 @@ def register_strict_pretrained() -> None:
 
 def load_from_local(filename, map_location):
     """mmengine's local checkpoint loader, with faults reported per file."""
-    from .engine.checkpoint_file import load_checkpoint_file
+    from .utils.checkpoint_file import load_checkpoint_file
     return load_checkpoint_file(filename, map_location=map_location)
 
 
@@ -200,7 +200,7 @@ FIXES = (
     ('pretrained-strict', pretrained_lacks_strict, register_strict_pretrained,
      "init_cfg type='Pretrained' accepts strict=True (default False, as mmengine)"),
     ('checkpoint-file-errors', local_loader_is_bare, check_local_checkpoints,
-     'local checkpoint files load through dn_mm.engine.checkpoint_file (one clear error per '
+     'local checkpoint files load through dn_mm.utils.checkpoint_file (one clear error per '
      'bad file; still weights_only)'),
 )
 

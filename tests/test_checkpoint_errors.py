@@ -13,13 +13,13 @@ from conftest import CodeRunningPickle
 from mmengine.runner import load_checkpoint
 
 import dn_mm
-from dn_mm.engine.checkpoint_file import (
+from dn_mm.engine.runner_cli import load_checked_checkpoint
+from dn_mm.utils.checkpoint_file import (
     CheckpointFileError,
     check_checkpoint_kind,
     check_resumable,
     load_checkpoint_file,
 )
-from dn_mm.engine.runner_cli import load_checked_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CLS = 'configs/demo/mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py'

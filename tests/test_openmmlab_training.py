@@ -154,7 +154,7 @@ def test_checkpoint_that_runs_code_is_still_refused(tmp_path):
     marker = tmp_path / 'pwned'
     ckpt = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': CodeRunningPickle(marker)}, ckpt)
-    from dn_mm.engine.checkpoint_file import CheckpointFileError
+    from dn_mm.utils.checkpoint_file import CheckpointFileError
     with pytest.raises(CheckpointFileError, match=f'{ckpt}: refused by safe loading'):
         load_checkpoint(nn.Linear(2, 2), str(ckpt), map_location='cpu')
     assert not marker.exists()

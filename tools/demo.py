@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from dn_mm.engine.hooks.epoch_metrics_hook import read_epoch_metrics
+from dn_mm.engine.paper_report import read_epoch_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CFGS = ROOT / 'configs' / 'demo'

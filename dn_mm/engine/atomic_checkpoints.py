@@ -20,7 +20,7 @@ from typing import Optional
 from mmengine.fileio import LocalBackend, register_backend
 
 from ..utils import atomic_write
-from .checkpoint_file import CheckpointFileError, load_checkpoint_file
+from ..utils.checkpoint_file import CheckpointFileError, load_checkpoint_file
 
 BACKEND = 'dn_mm_atomic_local'
 LAST = 'last_checkpoint'

@@ -1,8 +1,16 @@
 """The paper's per-run summary: Train (last epoch), Val (best epoch), Test (best ckpt)."""
+import json
 import os
 
 from ..utils import write_json_atomic
-from .hooks.epoch_metrics_hook import read_epoch_metrics
+
+#: what :class:`~dn_mm.engine.hooks.EpochMetricsHook` writes in the work dir, one entry per epoch
+FILENAME = 'epoch_metrics.json'
+
+
+def read_epoch_metrics(work_dir: str) -> dict:
+    with open(os.path.join(work_dir, FILENAME)) as f:
+        return json.load(f)
 
 
 def best_epoch(epochs: dict, key: str = 'val/accuracy/top1'):

@@ -94,7 +94,7 @@ def load_checked_checkpoint(runner, filename, map_location='cpu', strict=False,
     from mmengine.model import is_model_wrapper
     from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
-    from .checkpoint_file import check_checkpoint_kind, check_resumable
+    from ..utils.checkpoint_file import check_checkpoint_kind, check_resumable
     from .hooks.exact_resume_hook import is_resuming
     checkpoint = _load_checkpoint(filename, map_location=map_location)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -112,7 +112,7 @@ def load_checked_checkpoint(runner, filename, map_location='cpu', strict=False,
 def checkpoint_errors_exit():
     """Turn a :class:`CheckpointFileError`, or an image the data pipeline cannot read, into a
     one-line exit (no traceback)."""
-    from .checkpoint_file import CheckpointFileError
+    from ..utils.checkpoint_file import CheckpointFileError
     try:
         yield
     except CheckpointFileError as err:

@@ -7,8 +7,8 @@ classification head, optimizer state and message hub. Written atomically.
 """
 import os
 
-from ..engine.checkpoint_file import load_checkpoint_file, state_dict_of
 from ..utils import save_checkpoint_atomic
+from ..utils.checkpoint_file import load_checkpoint_file, state_dict_of
 
 
 def export_backbone(src: str, dst: str, prefix: str = 'backbone.') -> int:

@@ -15,9 +15,9 @@ import argparse
 import os
 
 import dn_mm  # noqa: F401  (also allowlists mmengine checkpoint contents for safe loading)
-from dn_mm.engine.checkpoint_file import CheckpointFileError, load_checkpoint_file, state_dict_of
 from dn_mm.models import bn_checkpoint_to_dn
 from dn_mm.utils import save_checkpoint_atomic
+from dn_mm.utils.checkpoint_file import CheckpointFileError, load_checkpoint_file, state_dict_of
 
 
 def parse_g(value):

@@ -9,7 +9,6 @@ whole epoch itself and stores them beside that epoch's val metrics in
 Its state travels in the checkpoints, so a resumed run (even one resumed
 mid-epoch) keeps the epochs before the resume and the partial epoch's sums.
 """
-import json
 import os
 from collections import defaultdict
 
@@ -18,14 +17,8 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ...utils import write_json_atomic
+from ..paper_report import FILENAME
 from .exact_resume_hook import is_resuming
-
-FILENAME = 'epoch_metrics.json'
-
-
-def read_epoch_metrics(work_dir: str) -> dict:
-    with open(os.path.join(work_dir, FILENAME)) as f:
-        return json.load(f)
 
 
 @HOOKS.register_module(force=True)
