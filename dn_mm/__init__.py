@@ -26,10 +26,8 @@ from .models import (
 )
 from .version import __version__
 
-BNRoleNorm = DynamicNormBase  # the name before 0.2, kept for user code
-
 compat.apply()
 
-__all__ = ['DNB', 'DNC', 'SEBN', 'SCModule', 'DynamicNormBase', 'BNRoleNorm', 'sc_widths',
+__all__ = ['DNB', 'DNC', 'SEBN', 'SCModule', 'DynamicNormBase', 'sc_widths',
            'convert_bn_to_dn', 'bn_checkpoint_to_dn', 'dn_layers', 'EpochMetricsHook',
            'build_model', '__version__']

@@ -14,13 +14,10 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 import dn_mm  # noqa: F401
-from dn_mm.analysis.model_index import is_alias
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_CONFIGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob('configs/*/*.py')
+CONFIGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob('configs/*/*.py')
                      if p.parent.name != '_base_')
-ALIASES = [p for p in ALL_CONFIGS if is_alias(str(ROOT / p))]
-CONFIGS = [p for p in ALL_CONFIGS if p not in ALIASES]
 
 
 def build(cfg):
@@ -130,29 +127,12 @@ def test_upstream_configs_take_dn_by_configuration_alone(path, num_classes):
     assert len(list(dn_mm.dn_layers(model.backbone))) == n_bn > 0
 
 
-@pytest.mark.parametrize('path', ALIASES)
-def test_renamed_configs_still_work_under_their_old_names(path):
-    """Every config name of dn_mm 0.1 still loads, as the config it was renamed to."""
-    alias = Config.fromfile(str(ROOT / path))
-    base = (ROOT / path).read_text().split("_base_ = '")[1].split("'")[0]
-    target = Config.fromfile(str(ROOT / Path(path).parent / base))
-    assert alias.model == target.model
-    assert alias.train_cfg == target.train_cfg and alias.optim_wrapper == target.optim_wrapper
-
-
-def test_every_dn_mm_0_1_config_name_exists():
-    renamed = {f'ssdlite_mobilenetv2-{n}_coco.py' for n in (
-        'bn_2xb64-30e', 'bn_8xb24-600e', 'dnb-r16-g1_2xb64-30e', 'dnb-r16-goup_2xb64-30e',
-        'dnb-r16-goup_8xb24-600e')}
-    assert renamed <= {Path(p).name for p in ALIASES}
-
-
 def test_every_readme_section_a_config_names_exists():
     """A config comment "(README, 'Section')" points to a heading the README has."""
     headings = {line.lstrip('#').strip() for line in (ROOT / 'README.md').read_text().splitlines()
                 if line.startswith('#')}
     named = {}
-    for path in ALL_CONFIGS:
+    for path in CONFIGS:
         comments = ' '.join(line.split('#', 1)[1].strip() for line in
                             (ROOT / path).read_text().splitlines() if '#' in line)
         for section in re.findall(r"README, '([^']+)'", comments):

@@ -25,21 +25,12 @@ DATA = {'in100': 'ImageNet-100', 'coco': 'COCO', 'fmnist': 'Fashion-MNIST (demo)
         'deepforest': 'NEON tree crowns (demo)'}
 
 
-ALIAS_MARK = '# Deprecated alias'
-
-
-def is_alias(path: str) -> bool:
-    """A config kept under an old name that only inherits its new one (not indexed)."""
-    with open(path) as f:
-        return f.readline().startswith(ALIAS_MARK)
-
-
 def config_folders(root: str) -> Dict[str, List[str]]:
-    """``{folder: [config paths relative to root]}`` of every config folder (aliases aside)."""
+    """``{folder: [config paths relative to root]}`` of every config folder."""
     folders = {}
     for path in sorted(glob(osp.join(root, 'configs', '*', '*.py'))):
         folder = osp.basename(osp.dirname(path))
-        if folder != '_base_' and not is_alias(path):
+        if folder != '_base_':
             folders.setdefault(folder, []).append(osp.relpath(path, root))
     return folders
 
