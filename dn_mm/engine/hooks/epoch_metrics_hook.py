@@ -64,8 +64,8 @@ class EpochMetricsHook(Hook):
         if not outputs:
             return
         for key, value in outputs.items():
-            if any(k in key for k in self.keys):
-                self._sums[key] += float(value)
+            if any(k in key for k in self.keys):  # a compiled train_step's loss keeps its grad
+                self._sums[key] += float(value.detach() if hasattr(value, 'detach') else value)
         self._count += 1
 
     def after_train_epoch(self, runner) -> None:
