@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import make_deepforest_data, noise_image, tree_digest
 
-from dn_mm.datasets import deepforest as d2c
+from dn_mm.dataset_tools import deepforest as d2c
 
 
 def append(path, text):

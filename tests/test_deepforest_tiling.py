@@ -1,11 +1,12 @@
-"""dn_mm.datasets.deepforest: tiling, box clipping, raster decoding and the split, unit by unit."""
+"""dn_mm.dataset_tools.deepforest: tiling, box clipping, raster decoding and the split, unit
+by unit."""
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from dn_mm.datasets import deepforest as d2c
+from dn_mm.dataset_tools import deepforest as d2c
 
 
 # ---------------------------------------------------------------- tiling

@@ -1,4 +1,5 @@
-"""dn_mm.datasets.deepforest (tools/dataset_converters/deepforest_to_coco.py): conversion, errors.
+"""dn_mm.dataset_tools.deepforest (tools/dataset_converters/deepforest_to_coco.py): conversion,
+errors.
 
 They build a tiny fake ``deepforest/data`` folder (and a fake wheel zip) in
 tmp_path; the real deepforest wheel is not needed.
@@ -13,8 +14,8 @@ import pytest
 from conftest import make_deepforest_data, make_deepforest_wheel, noise_image, tree_digest
 from PIL import Image
 
-from dn_mm.datasets import deepforest as d2c
-from dn_mm.datasets.deepforest import coco
+from dn_mm.dataset_tools import deepforest as d2c
+from dn_mm.dataset_tools.deepforest import coco
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,5 @@
-"""dn_mm.datasets.fashion_mnist and its CLI tools/dataset_converters/fashion_mnist_to_imagenet.py
-(+ fetch script)."""
+"""dn_mm.dataset_tools.fashion_mnist and its CLI
+tools/dataset_converters/fashion_mnist_to_imagenet.py (+ fetch script)."""
 import os
 import re
 import shutil
@@ -13,8 +13,8 @@ import pytest
 from conftest import FILES, idx_bytes, write_idx
 from PIL import Image
 
-from dn_mm.datasets import fashion_mnist as fm
-from dn_mm.datasets import imagenet100 as pi
+from dn_mm.dataset_tools import fashion_mnist as fm
+from dn_mm.dataset_tools import imagenet100 as pi
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL_DIR = os.path.join(REPO, 'tools', 'dataset_converters')

@@ -1,13 +1,14 @@
-"""dn_mm's subpackages import downwards only: utils <- models / datasets <- engine, deployment,
-analysis. A module of a lower layer that imports a higher one is a cycle waiting to happen."""
+"""dn_mm's subpackages import downwards only: utils <- models / dataset_tools <- engine,
+deployment, analysis. A module of a lower layer that imports a higher one is a cycle waiting
+to happen."""
 import ast
 
 from conftest import ROOT
 
 #: subpackage -> the dn_mm subpackages it may import (besides itself)
-ALLOWED = {'utils': set(), 'models': {'utils'}, 'datasets': {'utils'},
+ALLOWED = {'utils': set(), 'models': {'utils'}, 'dataset_tools': {'utils'},
            'engine': {'models', 'utils'}, 'deployment': {'models', 'utils'},
-           'analysis': {'models', 'utils', 'datasets'}}
+           'analysis': {'models', 'utils', 'dataset_tools'}}
 
 
 def imported_subpackages(path):

@@ -1,4 +1,5 @@
-"""dn_mm.datasets.imagenet100 (tools/dataset_converters/prepare_imagenet100.py): split, layouts."""
+"""dn_mm.dataset_tools.imagenet100 (tools/dataset_converters/prepare_imagenet100.py): split,
+layouts."""
 import os
 import random
 import re
@@ -17,8 +18,8 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dn_mm.datasets import imagenet100 as pi
-from dn_mm.datasets import split_class
+from dn_mm.dataset_tools import imagenet100 as pi
+from dn_mm.dataset_tools import split_class
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL_DIR = os.path.join(REPO, 'tools', 'dataset_converters')

@@ -1,4 +1,5 @@
-"""dn_mm.datasets.imagenet100: bad input fails before anything is written, naming what is wrong."""
+"""dn_mm.dataset_tools.imagenet100: bad input fails before anything is written, naming what is
+wrong."""
 import os
 import re
 
@@ -13,7 +14,7 @@ from conftest import (
     write_text,
 )
 
-from dn_mm.datasets import imagenet100 as pi
+from dn_mm.dataset_tools import imagenet100 as pi
 
 
 # ---------------------------------------------------------------- errors

@@ -6,7 +6,7 @@ from mmengine.config import Config
 from test_exact_resume import CLS_DEMO, DET_DEMO, make_tiny_imagenet
 from test_tools import make_tiny_coco
 
-from dn_mm.datasets.verify import verify_config
+from dn_mm.dataset_tools.verify import verify_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ runs, and a *converge* preset whose runs are long enough for BN to converge.
 
 Data: the Fashion-MNIST idx files (``tools/dataset_converters/
 fetch_fashion_mnist.sh``), train split 80/20 into train/val per class exactly
-as ``prepare_imagenet100.py`` splits ImageNet (:func:`dn_mm.datasets.split_class`),
+as ``prepare_imagenet100.py`` splits ImageNet (:func:`dn_mm.dataset_tools.split_class`),
 the 10k test images as test; 28x28 grey images padded to 32x32 (random
 crop-with-padding and flip where a preset augments). Recipe as the paper's
 configs (SGD, momentum 0.9, weight decay 4e-5, cosine lr decay per iteration,
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..datasets import split_class
+from ..dataset_tools import split_class
 from ..models import build_model as build_in_scope
 from ..models import dn_layers
 

@@ -5,12 +5,12 @@
         DEEPFOREST_WHEEL_OR_DIR OUT_DIR [--tile 320] [--overlap 0] \\
         [--val-ratio 0.25] [--seed 0] [--min-visible 0.5] [--split auto]
 
-The converter is :mod:`dn_mm.datasets.deepforest` (tiling, split and output
+The converter is :mod:`dn_mm.dataset_tools.deepforest` (tiling, split and output
 are described there); ``--help`` lists the options.
 """
 import sys
 
-from dn_mm.datasets.deepforest import main
+from dn_mm.dataset_tools.deepforest import main
 
 if __name__ == '__main__':
     sys.exit(main())

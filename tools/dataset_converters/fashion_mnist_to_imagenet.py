@@ -4,11 +4,11 @@
     python tools/dataset_converters/fashion_mnist_to_imagenet.py FMNIST_DIR OUT_ROOT \\
         [--per-class-train N] [--per-class-val N] [--size S]
 
-The converter is :mod:`dn_mm.datasets.fashion_mnist`; ``--help`` says more.
+The converter is :mod:`dn_mm.dataset_tools.fashion_mnist`; ``--help`` says more.
 """
 import sys
 
-from dn_mm.datasets.fashion_mnist import main
+from dn_mm.dataset_tools.fashion_mnist import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -5,14 +5,14 @@
 
 Lists every bad entry (missing or unreadable image, empty or malformed
 annotation file, box outside its image or of zero size, unknown class,
-duplicate image id) and exits 1 if there is any. See dn_mm.datasets.verify.
+duplicate image id) and exits 1 if there is any. See dn_mm.dataset_tools.verify.
 """
 import argparse
 import sys
 
 from mmengine.config import Config, DictAction
 
-from dn_mm.datasets.verify import verify_config
+from dn_mm.dataset_tools.verify import verify_config
 
 
 def main(argv=None):

@@ -83,7 +83,7 @@ def convert(src, out_dir, tile=320, overlap=0, val_ratio=0.25, seed=0,
 
     ``labels`` are the annotation labels that are trees (each becomes the one
     COCO class ``Tree``); any other label is a fault. Returns a summary dict
-    (:func:`~dn_mm.datasets.deepforest.cli.format_summary` prints it). Raises
+    (:func:`~dn_mm.dataset_tools.deepforest.cli.format_summary` prints it). Raises
     :class:`DeepForestError` on bad input (every faulty file and entry named),
     before anything is written.
     """

@@ -1,8 +1,8 @@
 """The ImageNet-100 split: validate everything, then write OUT_DIR/meta/*.txt in one go."""
 import os
 
-from dn_mm.datasets.faults import Faults, check_images
-from dn_mm.datasets.split import split_class
+from dn_mm.dataset_tools.faults import Faults, check_images
+from dn_mm.dataset_tools.split import split_class
 from dn_mm.utils import write_files_atomic
 
 from .errors import PrepareError

@@ -1,6 +1,6 @@
 """The annotations in the wheel (DeepForest CSV, Pascal-VOC XML): checked, one set per image.
 
-Every fault is recorded in a :class:`~dn_mm.datasets.faults.Faults` with its
+Every fault is recorded in a :class:`~dn_mm.dataset_tools.faults.Faults` with its
 file and entry (``ann.csv:7``, ``d.xml: object 2``): an empty or malformed
 annotation file, a malformed row or object, an unknown class, a box of zero
 size, the same box twice, an image not in the data folder; the boxes are
