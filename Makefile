@@ -33,8 +33,8 @@ bench: $(STAMP)
 # The norm study (README "Does DN-B hold up?"), two presets, each resumable (a rerun runs only
 # what its JSON does not hold): the screen (every combination of DN-B's options, short runs)
 # and the converge preset (runs long enough that BN converges). They write into docs/, where
-# the README's tables and plots come from, so a study stopped in one session (and its JSON
-# committed) continues in the next. Measured cost: see README.
+# docs/study.md's tables and plots come from, so a study stopped in one session (and its JSON
+# committed) continues in the next. Measured cost: see docs/study.md.
 FMNIST := $(DATA)/fashion_mnist_raw
 STUDY := $(PY) tools/analysis_tools/norm_study.py --data $(FMNIST)
 
@@ -56,7 +56,7 @@ gpu-check: $(STAMP) | $(FMNIST)
 
 # Why the old default DN-B diverged: what its SC-Modules read and generate, beside the new
 # default and BN (lr 0.5, seed 0, 600 iterations; README "Does DN-B hold up?")
-# (its JSON, 12 MB of per-layer series, stays in work_dirs; the README's figure is copied)
+# (its JSON, 12 MB of per-layer series, stays in work_dirs; the figure docs/study.md shows is copied)
 trace: $(STAMP) | $(FMNIST)
 	$(PY) tools/analysis_tools/norm_trace.py --data $(FMNIST) --out work_dirs/norm_trace --lr 0.5 \
 		--variant 'DN-B residual/ReLU/raw/none' 'DN-B residual/Sigmoid/normalized/none'

@@ -4,7 +4,7 @@ Nothing in site-packages is edited, and safe loading stays on. Each fix first
 checks that the installed upstream still has the problem (a feature check, not
 a version number), applies only then, and logs what it changed at debug level
 (``DN_MM_VERBOSE=1``: one line listing them); :func:`applied` lists them. The
-README section "What importing dn_mm changes" describes each. Importing dn_mm
+docs/getting_started.md, "What importing dn_mm changes", describes each. Importing dn_mm
 is otherwise quiet: the ``pkg_resources is deprecated`` warning, which mmengine
 raises each time it resolves a ``mmdet::`` / ``mmpretrain::`` config (it
 reloads ``pkg_resources``), is filtered (:data:`QUIETED_WARNINGS`).

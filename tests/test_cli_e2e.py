@@ -315,7 +315,7 @@ def test_demo_draw_only(work, cls_data, det_data, cls_run, det_run, det_predicti
 
 def test_every_readme_tool_is_covered():
     """Each tool the README names runs in this file or in the test README_COVERAGE names."""
-    readmes = sorted(ROOT.glob('README*.md'))  # README.md and texts waiting to go into it
+    readmes = sorted(ROOT.glob('README*.md')) + sorted(ROOT.glob('docs/*.md'))  # and the docs
     named = set(re.findall(r'tools/[\w/.-]+\.(?:py|sh)', ''.join(p.read_text() for p in readmes)))
     here = (ROOT / 'tests' / 'test_cli_e2e.py').read_text()
     missing = []

@@ -70,7 +70,7 @@ OLD_DEFAULT = dn_label('residual', 'ReLU', 'raw', 'none')
 SCREEN_VARIANTS = ('BN', 'SE-BN') + tuple(
     dn_label(*combo) for combo in itertools.product(*FACTORS.values()))
 #: the screen's best two combinations by :func:`~dn_mm.analysis.norm_study_report.rank`
-#: (README "Does DN-B hold up?", docs/norm_study/screen)
+#: (docs/study.md, docs/norm_study/screen)
 SCREEN_BEST = (dn_label('residual', 'Sigmoid', 'normalized', 'none'),
                dn_label('residual', 'Sigmoid', 'raw', 'tanh'))
 CONVERGE_VARIANTS = ('BN', 'SE-BN', PAPER_AS_WRITTEN, OLD_DEFAULT) + SCREEN_BEST

@@ -317,7 +317,7 @@ def main(argv=None) -> dict:
     parser.add_argument('--workers', type=int, default=2, help='runs side by side (1 thread each)')
     parser.add_argument('--variants', nargs='+', help=f'a subset of {list(VARIANTS)}')
     parser.add_argument('--device', default='cpu',
-                        help="'cpu' or 'cuda' (with --preset gpu: full size, as README says)")
+                        help="'cpu' or 'cuda' (with --preset gpu: full size, see docs/study.md)")
     parser.add_argument('--report-only', action='store_true',
                         help='re-print the table and re-draw the plot from <out>/norm_study.json')
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""The trace's command line, its summary and its figure (README "Does DN-B hold up?").
+"""The trace's command line, its summary and its figure (docs/study.md).
 
     python tools/analysis_tools/norm_trace.py --data data/fashion_mnist_raw \
         --variant 'DN-B residual/ReLU/raw/none' [MORE ...] --lr 0.5 [--baseline BN] [--iters 600]

@@ -42,7 +42,7 @@ BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked
 #: at zero, so a fresh layer is exactly BN and a BN checkpoint is an exact start.
 FORMS = ('paper', 'residual')
 SC_INIT_OF_FORM = {'paper': 'he_fout', 'residual': 'zero_fc2'}
-#: The form of a DNB / DNC whose config names none (see the README's study).
+#: The form of a DNB / DNC whose config names none (see docs/study.md).
 DEFAULT_FORM = 'residual'
 
 #: What the SC-Module reads. 'raw': the per-sample mean of the layer's input x,
@@ -60,7 +60,7 @@ SC_INPUTS = ('raw', 'normalized')
 BOUNDS = ('none', 'tanh')
 #: ``sc_input``, ``bound`` and ``act_cfg`` of a DNB / DNC whose config names them not, per
 #: form: the paper form stays Eq. 7 as written (with SE's ReLU); the residual form's were
-#: decided by the study (README "Does DN-B hold up?").
+#: decided by the study (docs/study.md).
 DEFAULT_OPTIONS = {'paper': dict(sc_input='raw', bound='none', act_cfg=dict(type='ReLU')),
                    'residual': dict(sc_input='normalized', bound='none',
                                     act_cfg=dict(type='Sigmoid'))}
