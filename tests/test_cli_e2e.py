@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import (
+from helpers import (
     ROOT,
     assert_png,
     detection_overrides,
@@ -39,25 +39,33 @@ PORT = 29500 + os.getpid() % 1000  # this session's ports (other sessions may sh
 
 # README tools whose command line runs, the same way, in another test file
 README_COVERAGE = {
-    'tools/analysis_tools/plot_curves.py': 'test_analysis_tools.py::test_plot_curves_cli',
-    'tools/analysis_tools/visualize_affine.py': 'test_analysis_tools.py::test_visualize_affine_cli',
-    'tools/analysis_tools/detection_grid.py': 'test_detection_grid.py::test_detection_grid_cli',
-    'tools/analysis_tools/get_flops.py': 'test_analysis_tools.py::test_get_flops_cli',
-    'tools/analysis_tools/paper_tables.py': 'test_analysis_tools.py::test_paper_tables_cli',
-    'tools/analysis_tools/norm_study.py': 'test_norm_study.py',
+    'tools/analysis_tools/plot_curves.py':
+        'test_analysis/test_analysis_tools.py::test_plot_curves_cli',
+    'tools/analysis_tools/visualize_affine.py':
+        'test_analysis/test_analysis_tools.py::test_visualize_affine_cli',
+    'tools/analysis_tools/detection_grid.py':
+        'test_analysis/test_detection_grid.py::test_detection_grid_cli',
+    'tools/analysis_tools/get_flops.py':
+        'test_analysis/test_analysis_tools.py::test_get_flops_cli',
+    'tools/analysis_tools/paper_tables.py':
+        'test_analysis/test_analysis_tools.py::test_paper_tables_cli',
+    'tools/analysis_tools/norm_study.py': 'test_analysis/test_norm_study.py',
     'tools/analysis_tools/norm_trace.py':
-        'test_norm_study.py::test_trace_cli_writes_json_and_figure',
+        'test_analysis/test_norm_study.py::test_trace_cli_writes_json_and_figure',
     'tools/dataset_converters/fetch_fashion_mnist.sh':
-        'test_fashion_mnist_tool.py::test_fetch_script',
+        'test_dataset_tools/test_fashion_mnist_tool.py::test_fetch_script',
     'tools/slurm_train.sh': None,  # needs a Slurm cluster
     'tools/install_stack.sh': None,  # installs the stack (make setup)
     'tools/dataset_converters/fetch_deepforest.sh': None,  # downloads the wheel (make data)
     'tools/prepare_demo_data.py': None,  # make data: the converters run here one by one
     # thin scripts over a main() that these tests call with the README's arguments
-    'tools/deployment/fuse_for_inference.py': 'test_deployment.py::test_tools_fuse_then_export',
-    'tools/deployment/pytorch2onnx.py': 'test_deployment.py::test_tools_fuse_then_export',
+    'tools/deployment/fuse_for_inference.py':
+        'test_deployment/test_deployment.py::test_tools_fuse_then_export',
+    'tools/deployment/pytorch2onnx.py':
+        'test_deployment/test_deployment.py::test_tools_fuse_then_export',
     'tools/misc/verify_dataset.py':
-        'test_verify_dataset.py::test_classification_data_problems_are_all_listed',
+        'test_dataset_tools/test_verify_dataset.py::'
+        'test_classification_data_problems_are_all_listed',
     'tools/misc/update_model_index.py':
         'test_packaging.py::test_model_index_counts_are_the_built_models',
 }
@@ -316,7 +324,8 @@ def test_demo_draw_only(work, cls_data, det_data, cls_run, det_run, det_predicti
 def test_every_readme_tool_is_covered():
     """Each tool the README names runs in this file or in the test README_COVERAGE names."""
     readmes = sorted(ROOT.glob('README*.md')) + sorted(ROOT.glob('docs/*.md'))  # and the docs
-    named = set(re.findall(r'tools/[\w/.-]+\.(?:py|sh)', ''.join(p.read_text() for p in readmes)))
+    text = ''.join(p.read_text() for p in readmes)
+    named = set(re.findall(r'(?<![\w/])tools/[\w/.-]+\.(?:py|sh)', text))
     here = (ROOT / 'tests' / 'test_cli_e2e.py').read_text()
     missing = []
     for tool in sorted(named):

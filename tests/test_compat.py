@@ -1,5 +1,5 @@
 """The stack fixes of `import dn_mm`: applied where the pinned upstream needs them, once, listed."""
-from conftest import ROOT
+from helpers import ROOT
 
 import dn_mm  # noqa: F401  (importing dn_mm applies the stack fixes these tests check)
 from dn_mm import compat

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ROOT
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.optim import build_optim_wrapper
@@ -15,7 +16,6 @@ from mmengine.registry import DefaultScope
 
 import dn_mm  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob('configs/*/*.py')
                      if p.parent.name != '_base_')
 

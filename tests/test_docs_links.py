@@ -1,7 +1,7 @@
 """Every relative link and #anchor in README.md and docs/*.md resolves (GitHub's heading slugs)."""
 import re
 
-from conftest import ROOT
+from helpers import ROOT
 
 LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_tool
+from helpers import run_tool
 
 
 def test_gpu_check_dry_run_on_cpu(tmp_path, fmnist_dir):

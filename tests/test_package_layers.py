@@ -3,7 +3,7 @@ deployment, analysis. A module of a lower layer that imports a higher one is a c
 to happen."""
 import ast
 
-from conftest import ROOT
+from helpers import ROOT
 
 #: subpackage -> the dn_mm subpackages it may import (besides itself)
 ALLOWED = {'utils': set(), 'models': {'utils'}, 'dataset_tools': {'utils'},

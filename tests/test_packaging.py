@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import make_tiny_imagenet, tiny_classifier_options
+from helpers import ROOT, make_tiny_imagenet, tiny_classifier_options
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 

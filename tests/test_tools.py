@@ -3,46 +3,15 @@
 The tools run the way the README shows them in test_cli_e2e.py.
 """
 import importlib.util
-import json
 import os.path as osp
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, detection_overrides, run_tool
-from PIL import Image, ImageDraw
+from helpers import ROOT, backbone_checkpoint, detection_overrides, make_tiny_coco, run_tool
 
 DET_DEMO = 'configs/demo/ssdlite_mobilenetv2-dnb-r16-goup_1xb8-36e_deepforest.py'
 
 
-def make_tiny_coco(root: Path, n_train=4, n_val=2, size=160):
-    """Dark-green 'crowns' on a brown field, with their boxes, in COCO format."""
-    gen = torch.Generator().manual_seed(0)
-    for split, n in (('train', n_train), ('val', n_val)):
-        (root / split).mkdir(parents=True)
-        images, anns = [], []
-        for i in range(n):
-            img = Image.new('RGB', (size, size), (120, 90, 60))
-            draw = ImageDraw.Draw(img)
-            for j in range(3):
-                x, y = (torch.randint(0, size - 40, (2, ), generator=gen)).tolist()
-                w, h = (torch.randint(15, 40, (2, ), generator=gen)).tolist()
-                draw.ellipse([x, y, x + w, y + h], fill=(20, 110 + 10 * j, 30))
-                anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=1,
-                                 bbox=[x, y, w, h], area=w * h, iscrowd=0))
-            img.save(root / split / f'{i}.jpg')
-            images.append(dict(id=i + 1, file_name=f'{i}.jpg', width=size, height=size))
-        (root / 'annotations').mkdir(exist_ok=True)
-        (root / 'annotations' / f'instances_{split}.json').write_text(json.dumps(
-            dict(images=images, annotations=anns, categories=[dict(id=1, name='Tree')])))
-
-
-def backbone_checkpoint(path: Path, norm_cfg):
-    import dn_mm
-    backbone = dn_mm.build_model(dict(type='MobileNetV2', out_indices=(4, 7), norm_cfg=norm_cfg),
-                                 'mmpretrain')  # whatever scope an earlier test left set
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()},
-                'meta': {}}, path)
 
 
 def test_strict_backbone_loading_fails_on_wrong_weights(tmp_path):

@@ -3,6 +3,7 @@ import importlib
 
 import pytest
 import torch
+from helpers import randomize_sc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmcv.cnn import build_norm_layer
@@ -15,17 +16,6 @@ from dn_mm import DNB, DNC, SEBN
 
 LAYER_TYPES = ['DNB', 'DN-B', 'DNC', 'DN-C', 'SEBN']
 
-
-def randomize_sc(layer, scale=0.3, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * scale
-                    + (1.0 if p is layer.norm.weight else 0))
-        if layer.norm.running_mean is not None:
-            layer.norm.running_mean.copy_(torch.randn(layer.num_features, generator=gen))
-            layer.norm.running_var.copy_(torch.rand(layer.num_features, generator=gen) + 0.5)
-    return layer
 
 
 @pytest.mark.parametrize('layer_type', LAYER_TYPES)

@@ -2,13 +2,12 @@
 import json
 from pathlib import Path
 
-from conftest import make_tiny_imagenet
+from helpers import ROOT, make_tiny_imagenet
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dn_mm  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
 DEMO_CLS = ROOT / 'configs' / 'demo' / 'mobilenet-v2_bn_1xb32-10e_fmnist.py'
 
 

@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 import torch
+from helpers import make_layer
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from reference import DN_OPTIONS, dnb_reference, dnc_reference, sebn_reference
@@ -21,22 +22,6 @@ def kernels(bn: bool):
     """Force BN's CPU kernels (True) or the plain ops (False) whatever the size."""
     return mock.patch.object(per_sample_affine, 'MIN_BN_KERNEL_NUMEL', 0 if bn else 1 << 62)
 
-
-def make_layer(cls, c, r, g, affine, fuse, seed, **options):
-    """``options``: DN's form, sc_input, bound (SE-BN has none)."""
-    if options.get('form') == 'paper':
-        affine = None
-    layer = {DNB: lambda: DNB(c, r=r, g=g, affine=affine, **options),
-             DNC: lambda: DNC(c, r=r, g=g, affine=affine, fuse=fuse, **options),
-             SEBN: lambda: SEBN(c, r=r, affine=bool(affine))}[cls]()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in layer.parameters():
-            offset = 1.0 if p is layer.norm.weight else 0.0
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3 + offset)
-        layer.norm.running_mean.copy_(torch.randn(c, generator=gen))
-        layer.norm.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-    return layer
 
 
 def check_against_reference(layer, x, gy=None, tol=1e-5):

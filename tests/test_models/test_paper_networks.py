@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import ROOT
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image
@@ -24,7 +25,6 @@ from dn_mm import DNB
 from dn_mm.analysis import complexity
 from dn_mm.models import DenseNASResNet, FNAMobileNetV2
 
-ROOT = Path(__file__).resolve().parents[1]
 RES = str(ROOT / 'configs/resnet/{}_in100.py')
 MV2 = str(ROOT / 'configs/mobilenet_v2/mobilenet-v2_{}_1xb64-240e_in100.py')
 SSD = str(ROOT / 'configs/ssdlite/ssdlite-fna_mobilenetv2-{}_coco.py')

@@ -2,14 +2,12 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import make_tiny_imagenet, tiny_classifier_options
+from helpers import ROOT, make_tiny_imagenet, tiny_classifier_options
 
 from dn_mm.engine.runner_cli import unreadable_image
 
-ROOT = Path(__file__).resolve().parents[1]
 DEMO_CLS = 'configs/demo/mobilenet-v2_bn_1xb32-10e_fmnist.py'
 
 

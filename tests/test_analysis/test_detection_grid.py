@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import assert_png, run_tool
+from helpers import assert_png, run_tool
 from PIL import Image
 
 from dn_mm.analysis import detection_grid as dg

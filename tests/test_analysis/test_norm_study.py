@@ -3,14 +3,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import FILES, make_split, write_idx
+from helpers import FILES, ROOT, make_split, write_idx
 
 from dn_mm.analysis import norm_study, norm_study_report
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

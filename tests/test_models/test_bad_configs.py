@@ -9,11 +9,11 @@ import textwrap
 
 import pytest
 import torch
+from helpers import ROOT
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS, DefaultScope, Registry
-from test_tools import ROOT
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN, build_model

@@ -7,7 +7,7 @@ Each case breaks one thing in a fake ``deepforest/data`` folder (conftest's
 import re
 
 import pytest
-from conftest import make_deepforest_data, noise_image, tree_digest
+from helpers import make_deepforest_data, noise_image, tree_digest
 
 from dn_mm.dataset_tools import deepforest as d2c
 

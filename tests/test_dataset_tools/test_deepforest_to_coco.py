@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import make_deepforest_data, make_deepforest_wheel, noise_image, tree_digest
+from helpers import make_deepforest_data, make_deepforest_wheel, noise_image, tree_digest
 from PIL import Image
 
 from dn_mm.dataset_tools import deepforest as d2c

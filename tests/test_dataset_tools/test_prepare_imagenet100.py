@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import (
+from helpers import (
     IMAGENET_CLASSES,
     IMAGENET_SPEC,
     classes_file,
@@ -15,13 +15,14 @@ from conftest import (
     parse_meta,
     read_meta,
 )
+from helpers import ROOT as HELPERS_ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dn_mm.dataset_tools import imagenet100 as pi
 from dn_mm.dataset_tools import split_class
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(HELPERS_ROOT)
 TOOL_DIR = os.path.join(REPO, 'tools', 'dataset_converters')
 TOOL = os.path.join(TOOL_DIR, 'prepare_imagenet100.py')
 

@@ -6,7 +6,7 @@ import statistics
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_tiny_imagenet, run_tool, tiny_classifier_options
+from helpers import make_tiny_imagenet, run_tool, tiny_classifier_options
 
 from dn_mm.analysis.norm_study import build_classifier
 from dn_mm.engine.optim import CPUAmpOptimWrapper, amp_optim_wrapper

@@ -1,14 +1,10 @@
 """tools/misc/verify_dataset.py: every bad image and annotation of a config's splits is listed."""
 import json
-from pathlib import Path
 
+from helpers import CLS_DEMO, DET_DEMO, make_tiny_coco, make_tiny_png_set
 from mmengine.config import Config
-from test_exact_resume import CLS_DEMO, DET_DEMO, make_tiny_imagenet
-from test_tools import make_tiny_coco
 
 from dn_mm.dataset_tools.verify import verify_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(path, root, **extra):
@@ -22,7 +18,7 @@ def load(path, root, **extra):
 
 def test_classification_data_problems_are_all_listed(tmp_path):
     root = tmp_path / 'data'
-    make_tiny_imagenet(root, n_train=6, n_val=2)
+    make_tiny_png_set(root, n_train=6, n_val=2)
     cfg = load(CLS_DEMO, root, **{'train_dataloader.dataset.ann_file': 'meta/train.txt',
                                   'val_dataloader.dataset.ann_file': 'meta/val.txt',
                                   'test_dataloader.dataset.ann_file': 'meta/val.txt'})

@@ -5,22 +5,17 @@ synced statistics, efficient conv-bn eval, safe checkpoint loading, SSDLite pred
 """
 import copy
 import os
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import CodeRunningPickle, pretrain_models, scoped_models
+from helpers import CodeRunningPickle, pretrain_models, randomize_sc, scoped_models
 from mmengine.hub import get_config
 from mmengine.model import convert_sync_batchnorm as mmengine_convert_sync_bn
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import load_checkpoint
-from test_layers import randomize_sc
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN, dn_layers
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # -- OpenMMLab training semantics ---------------------------------------------------------
 

@@ -10,13 +10,14 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FILES, idx_bytes, write_idx
+from helpers import FILES, idx_bytes, write_idx
+from helpers import ROOT as HELPERS_ROOT
 from PIL import Image
 
 from dn_mm.dataset_tools import fashion_mnist as fm
 from dn_mm.dataset_tools import imagenet100 as pi
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(HELPERS_ROOT)
 TOOL_DIR = os.path.join(REPO, 'tools', 'dataset_converters')
 TOOL = os.path.join(TOOL_DIR, 'fashion_mnist_to_imagenet.py')
 FETCH = os.path.join(TOOL_DIR, 'fetch_fashion_mnist.sh')

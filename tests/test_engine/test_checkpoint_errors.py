@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CodeRunningPickle
+from helpers import ROOT, CodeRunningPickle, make_tiny_png_set
 from mmengine.runner import load_checkpoint
 
 import dn_mm
@@ -21,7 +21,6 @@ from dn_mm.utils.checkpoint_file import (
     load_checkpoint_file,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 CLS = 'configs/demo/mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py'
 
 
@@ -141,8 +140,7 @@ def test_resume_from_a_truncated_checkpoint_names_it(tmp_path):
 
 
 def test_test_tool_exits_with_one_line_on_a_bad_checkpoint(tmp_path):
-    from test_exact_resume import make_tiny_imagenet
-    make_tiny_imagenet(tmp_path / 'data', n_train=1, n_val=2)
+    make_tiny_png_set(tmp_path / 'data', n_train=1, n_val=2)
     path, words = bad_files(tmp_path)['truncated']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     out = subprocess.run([sys.executable, 'tools/test.py', CLS, str(path), '--work-dir',

@@ -9,14 +9,9 @@ import textwrap
 from pathlib import Path
 
 import torch
-from PIL import Image
-from test_tools import backbone_checkpoint, make_tiny_coco
+from helpers import CLS_DEMO, DET_DEMO, ROOT, backbone_checkpoint, make_tiny_coco, make_tiny_png_set
 
 import dn_mm  # noqa: F401  (safe loading of mmengine checkpoints)
-
-ROOT = Path(__file__).resolve().parents[1]
-CLS_DEMO = ROOT / 'configs/demo/mobilenet-v2_dnb-r16-goup_1xb32-10e_fmnist.py'
-DET_DEMO = ROOT / 'configs/demo/ssdlite_mobilenetv2-dnb-r16-goup_1xb8-36e_deepforest.py'
 
 # Imported by the training process (custom_imports): stops it with SIGSTOP after a given
 # iteration, or inside the atomic rename of a given checkpoint file (the temp file is
@@ -91,19 +86,6 @@ def assert_bit_equal(a: dict, b: dict):
     assert not different, f'{len(different)} tensors differ, e.g. {different[:3]}'
 
 
-def make_tiny_imagenet(root: Path, n_train=16, n_val=4, size=32):
-    gen = torch.Generator().manual_seed(0)
-    (root / 'img').mkdir(parents=True)
-    (root / 'meta').mkdir()
-    for split, n in (('train', n_train), ('val', n_val)):
-        lines = []
-        for i in range(n):
-            label = i % 10
-            pixels = (torch.rand(size, size, 3, generator=gen) * 60 + 20 * label).byte()
-            Image.fromarray(pixels.numpy()).save(root / 'img' / f'{split}{i}.png')
-            lines.append(f'img/{split}{i}.png {label}')
-        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
-
 
 CLS_BODY = '''
     INTERVAL = 3
@@ -120,7 +102,7 @@ CLS_BODY = '''
 
 def test_classifier_killed_mid_epoch_resumes_bit_exact(tmp_path):
     data = tmp_path / 'data'
-    make_tiny_imagenet(data)
+    make_tiny_png_set(data)
     body = CLS_BODY.format(root=str(data), ann='meta/train.txt')
     # 16 images, batch 4: 4 iterations per epoch; mid-epoch checkpoints at iterations 3, 6
     train(write_config(tmp_path, 'ref', CLS_DEMO, body), tmp_path / 'ref')

@@ -5,6 +5,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
+from helpers import ROOT
 from mmcv.cnn import ConvModule
 from mmengine.config import Config
 from torch import nn
@@ -15,7 +16,6 @@ from dn_mm.deployment import ChannelAffine, FoldedDynamicNorm, fold_norm, fuse_f
 from dn_mm.deployment.cli import fuse_main, pytorch2onnx_main
 from dn_mm.deployment.onnx_export import check_onnx, export_onnx, graph_module, graph_summary
 
-ROOT = Path(__file__).resolve().parents[1]
 CLS_CONFIG = ROOT / 'configs/demo/mobilenet-v2_bn_1xb32-10e_fmnist.py'
 DET_CONFIG = ROOT / 'configs/demo/ssdlite_mobilenetv2-bn_1xb8-36e_deepforest.py'
 

@@ -4,13 +4,12 @@ import math
 
 import pytest
 import torch
-from conftest import classifier, n_params, scoped_models
+from helpers import classifier, n_params, randomize_sc, scoped_models
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmcv.cnn import build_norm_layer
 from mmengine.hub import get_config
 from reference import dnb_reference, dnc_reference
-from test_layers import randomize_sc
 
 from dn_mm import DNB, DNC, dn_layers
 

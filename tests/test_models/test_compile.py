@@ -12,8 +12,8 @@ import copy
 import pytest
 import torch
 import torch._dynamo as dynamo
+from helpers import make_layer
 from reference import dnb_reference, dnc_reference, sebn_reference
-from test_fast_path import make_layer
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN

@@ -5,18 +5,15 @@ test_openmmlab_training.py."""
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import classifier, n_params, scoped_models
+from helpers import ROOT, classifier, n_params, scoped_models
 from mmengine.hub import get_config
 from mmengine.runner import load_checkpoint
 from torch import nn
 
 from dn_mm import bn_checkpoint_to_dn, convert_bn_to_dn, dn_layers
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def bn_twin(model):

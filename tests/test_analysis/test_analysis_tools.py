@@ -9,14 +9,15 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import assert_png, run_tool
+from helpers import ROOT as HELPERS_ROOT
+from helpers import assert_png, run_tool
 from PIL import Image
 from torch import nn
 
 from dn_mm import DNB, DNC, SEBN
 from dn_mm.analysis import complexity, get_flops, paper_tables, plot_curves, visualize_affine
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = str(HELPERS_ROOT)
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
 
 MV2 = osp.join(ROOT, 'configs', 'mobilenet_v2', 'mobilenet-v2_{}_1xb64-240e_in100.py')

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import CLS_DEMO, ROOT, make_tiny_png_set
 from mmengine.config import Config
-from test_exact_resume import CLS_DEMO, ROOT, make_tiny_imagenet
 
 from dn_mm.engine import cpu_distributed
 
@@ -74,7 +74,7 @@ def dist_train(cfg: Path, work: Path, *extra) -> subprocess.Popen:
 
 def test_killed_worker_ends_job_naming_its_rank_then_resumes(tmp_path):
     data, work, pid_file = tmp_path / 'data', tmp_path / 'work', tmp_path / 'rank1.pid'
-    make_tiny_imagenet(data)
+    make_tiny_png_set(data)
     stop = f'dict(type="StopRankAt", rank=1, after_iter=6, pid_file={str(pid_file)!r}),'
     proc = dist_train(write_config(tmp_path, 'killed', data, stop), work)
     try:

@@ -4,7 +4,7 @@ import os
 import re
 
 import pytest
-from conftest import (
+from helpers import (
     IMAGENET_CLASSES,
     TINY_JPEG,
     classes_file,
