@@ -37,7 +37,7 @@ import os
 import pickle
 import sys
 import warnings
-from typing import List
+from typing import List, Optional
 
 import torch
 
@@ -152,7 +152,8 @@ def register_strict_pretrained() -> None:
     class StrictPretrainedInit(PretrainedInit):
         """mmengine's ``Pretrained`` plus ``strict`` (default False: mmengine's behaviour)."""
 
-        def __init__(self, checkpoint, prefix=None, map_location='cpu', strict=False):
+        def __init__(self, checkpoint: str, prefix: Optional[str] = None,
+                     map_location: str = 'cpu', strict: bool = False):
             super().__init__(checkpoint, prefix=prefix, map_location=map_location)
             self.strict = strict
 

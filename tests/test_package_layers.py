@@ -47,3 +47,20 @@ def test_the_check_sees_relative_imports():
     assert imported_subpackages(ROOT / 'dn_mm' / 'models' / 'backbone_export.py') == {'utils'}
     assert 'models' in imported_subpackages(ROOT / 'dn_mm' / 'engine' / 'hooks' /
                                             'non_finite_guard_hook.py')
+
+
+def test_every_public_constructor_types_its_arguments():
+    """Each public class of dn_mm says in its ``__init__`` what every argument takes."""
+    untyped = []
+    for path in sorted((ROOT / 'dn_mm').rglob('*.py')):
+        if '.mim' in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef) or node.name.startswith('_'):
+                continue
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == '__init__':
+                    args = item.args.args[1:] + item.args.kwonlyargs
+                    untyped += [f'{path.relative_to(ROOT)}: {node.name}({a.arg})'
+                                for a in args if a.annotation is None]
+    assert not untyped, untyped

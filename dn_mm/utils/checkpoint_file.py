@@ -22,7 +22,7 @@ ZIP_MAGIC = b'PK\x03\x04'
 class CheckpointFileError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and the fault."""
 
-    def __init__(self, path, problem: str):
+    def __init__(self, path: str, problem: str):
         self.path = str(path)
         self.problem = problem
         super().__init__(f'checkpoint {self.path}: {problem}')

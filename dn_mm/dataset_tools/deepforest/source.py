@@ -8,7 +8,7 @@ from .errors import DeepForestError
 class DataSource:
     """Flat view of a ``deepforest/data`` folder (wheel member or dir)."""
 
-    def __init__(self, src):
+    def __init__(self, src: str):
         self.src = str(src)
         self.version = 'unknown'
         self.meta_license = None

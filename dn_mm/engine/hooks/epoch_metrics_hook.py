@@ -11,6 +11,7 @@ mid-epoch) keeps the epochs before the resume and the partial epoch's sums.
 """
 import os
 from collections import defaultdict
+from typing import Sequence
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
@@ -32,7 +33,7 @@ class EpochMetricsHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, keys=('accuracy', 'loss')):
+    def __init__(self, keys: Sequence[str] = ('accuracy', 'loss')):
         self.keys = tuple(keys)
         self.epochs = {}
         self._sums = defaultdict(float)

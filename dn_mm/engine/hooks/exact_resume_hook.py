@@ -28,7 +28,7 @@ resumes from the same checkpoint, but only rank 0's RNG state is saved.
 import os
 import os.path as osp
 import random
-from typing import Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import torch
@@ -84,7 +84,7 @@ class ResumeInEpoch:
     run that saved the checkpoint.
     """
 
-    def __init__(self, batch_sampler, skip: int, on_start):
+    def __init__(self, batch_sampler: Iterable, skip: int, on_start: Callable[[], None]):
         self.batch_sampler = batch_sampler
         self.sampler = getattr(batch_sampler, 'sampler', None)  # for DistSamplerSeedHook
         self.skip = skip

@@ -16,6 +16,8 @@ With a 100-class head these are the paper's Table 3 counts: ResNet-18 11.22M /
 (``conv1``, ``norm1``, ``layer1.0.downsample`` ...), so the BN -> DN tools,
 ``norm_eval``, ``frozen_stages`` and checkpoints work as for ``ResNet``.
 """
+from typing import Sequence
+
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.registry import MODELS
 from mmpretrain.models.backbones import ResNet
@@ -40,7 +42,8 @@ class DenseNASResNet(ResNet):
             is not supported (the stem is DenseNAS's).
     """
 
-    def __init__(self, depth: int, strides=DENSENAS_STRIDES, zero_init_residual: bool = False,
+    def __init__(self, depth: int, strides: Sequence[int] = DENSENAS_STRIDES,
+                 zero_init_residual: bool = False,
                  stem_act_cfg: dict = dict(type='ReLU6', inplace=True), **kwargs) -> None:
         if kwargs.get('deep_stem', False):
             raise ValueError('DenseNASResNet: deep_stem is not supported; the stem is '
