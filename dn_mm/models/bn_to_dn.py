@@ -5,7 +5,7 @@ starts at zero), so copying BN's gamma/beta and statistics into the DN
 layer's BN child gives a DN model with identical outputs that then learns
 the dynamic part.
 """
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Tuple, Union
 
 import torch
 from torch import nn
@@ -87,8 +87,8 @@ def _is_dn_child(key: str, state_dict: Dict[str, torch.Tensor]) -> bool:
     return layer + 'sc.fc1' in state_dict or layer + 'fc1.weight' in state_dict
 
 
-def bn_checkpoint_to_dn(state_dict: Dict[str, torch.Tensor], r: int = 16, g='oup',
-                        seed: int = 0) -> Dict[str, torch.Tensor]:
+def bn_checkpoint_to_dn(state_dict: Dict[str, torch.Tensor], r: int = 16,
+                        g: Union[int, str] = 'oup', seed: int = 0) -> Dict[str, torch.Tensor]:
     """Turn a BN model's state dict into its DN-B twin's (``affine=True``).
 
     Every BN layer (found by its ``running_mean``) moves under ``<layer>.norm``

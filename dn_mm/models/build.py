@@ -14,6 +14,7 @@ import difflib
 import importlib
 
 from mmengine.registry import DefaultScope
+from torch import nn
 
 
 def _scope_registry(scope: str):
@@ -38,7 +39,7 @@ def _norm_cfgs(node, path: str):
             yield from _norm_cfgs(value, f'{path}[{i}]')
 
 
-def check_norm_types(model_cfg, scope: str = 'mmpretrain', path: str = 'model') -> None:
+def check_norm_types(model_cfg: dict, scope: str = 'mmpretrain', path: str = 'model') -> None:
     """Raise a ValueError naming every ``norm_cfg`` whose type ``scope``'s registry lacks.
 
     The message lists the dn_mm layers and the other norm layers that registry builds,
@@ -73,7 +74,7 @@ def check_norm_types(model_cfg, scope: str = 'mmpretrain', path: str = 'model') 
             f"layers in the {scope!r} scope: {names['other']}")
 
 
-def build_model(model_cfg, scope: str = 'mmpretrain'):
+def build_model(model_cfg: dict, scope: str = 'mmpretrain') -> nn.Module:
     """``MODELS.build(model_cfg)`` in ``scope`` ('mmpretrain', 'mmdet', or 'mmengine')."""
     registry = _scope_registry(scope)
     check_norm_types(model_cfg, scope)

@@ -11,9 +11,9 @@ so a name taken twice or a typo is a config fault that should read as one:
 * :func:`norm_layer_names` lists the norm layers a registry offers, for errors about an
   unknown ``norm_cfg`` type (see :func:`dn_mm.models.build.check_norm_types`).
 """
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from mmengine.registry import MODELS
+from mmengine.registry import MODELS, Registry
 from torch import nn
 
 #: Modules whose registered classes are activations (torch's and mmcv's).
@@ -52,7 +52,7 @@ def register_dn_layer(names: Union[str, Sequence[str]]) -> Callable[[type], type
     return register
 
 
-def registered_names(predicate: Callable[[type], bool], registry=MODELS) -> List[str]:
+def registered_names(predicate: Callable[[type], bool], registry: Registry = MODELS) -> List[str]:
     """Names of ``registry`` (and its parents) whose class satisfies ``predicate``."""
     names, seen = [], set()
     while registry is not None:
@@ -68,7 +68,7 @@ def activation_names() -> List[str]:
     return registered_names(lambda cls: cls.__module__ in ACTIVATION_MODULES)
 
 
-def norm_layer_names(registry=MODELS) -> Dict[str, List[str]]:
+def norm_layer_names(registry: Registry = MODELS) -> Dict[str, List[str]]:
     """``{'dn_mm': [...], 'other': [...]}``: the norm layers ``registry`` can build."""
     from torch.nn.modules.batchnorm import _NormBase
 
@@ -79,7 +79,7 @@ def norm_layer_names(registry=MODELS) -> Dict[str, List[str]]:
     return {'dn_mm': dn, 'other': other}
 
 
-def build_activation(act_cfg, owner: str = 'act_cfg') -> nn.Module:
+def build_activation(act_cfg: Optional[dict], owner: str = 'act_cfg') -> nn.Module:
     """``build_activation_layer(act_cfg)``; a bad config is a ValueError naming ``owner``."""
     from mmcv.cnn import build_activation_layer  # mmcv imports torch ops lazily; keep import cheap
     if not isinstance(act_cfg, dict) or not isinstance(act_cfg.get('type'), str):

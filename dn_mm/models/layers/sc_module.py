@@ -11,7 +11,7 @@ SC-Module used those layer types, a model-level ``init_weights()`` would
 re-randomise FC2 and destroy DN's identity start (DN == BN at step 0).
 """
 import math
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +21,13 @@ from ..weight_init import he_fout_std
 from .registry import build_activation
 
 
-def check_r(r) -> int:
+def check_r(r: object) -> int:
     if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
         raise ValueError(f'r (the SC-Module reduction ratio) must be a positive int, got {r!r}')
     return r
 
 
-def check_g(g) -> Union[int, str]:
+def check_g(g: object) -> Union[int, str]:
     if g == 'oup':
         return g
     if isinstance(g, bool) or not isinstance(g, int) or g <= 0:
@@ -45,7 +45,7 @@ def check_g(g) -> Union[int, str]:
 INIT_MODES = ('zero_fc2', 'he_fout')
 
 
-def check_choice(name: str, value, choices) -> str:
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f'{name} must be one of {choices}, got {value!r}')
     return value
