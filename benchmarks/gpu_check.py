@@ -22,7 +22,6 @@ forms.
 """
 import argparse
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import traceback
 
 import torch
 from torch import nn
+
+from dn_mm.utils import write_json_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYER_CASES = [('DNB', dict(form='residual')), ('DNB', dict(form='paper')),
@@ -176,9 +177,7 @@ def main(argv=None) -> int:
     parts['study'] = run_part(study + (['--quick'] if dry else []),
                               os.path.join(out, 'study.log'))
     json_path = os.path.join(out, 'gpu_check.json')
-    with tempfile.NamedTemporaryFile('w', dir=out, delete=False, suffix='.tmp') as f:
-        json.dump(report, f, indent=1)
-    os.replace(f.name, json_path)
+    write_json_atomic(json_path, report)
     print(f'\n# GPU check: {card}, torch {torch.__version__}\n\n| part | status | detail |\n'
           '|---|---|---|')
     for name, part in parts.items():

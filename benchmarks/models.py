@@ -9,12 +9,18 @@ cost shows most. Peak memory: on CUDA
 on CPU the peak of live bytes of the torch allocator over one step, replayed
 from ``torch.profiler``'s allocation events.
 """
-from contextlib import nullcontext
 from functools import partial
 
 import torch
 import torch.nn.functional as F
-from common import DNB_LABEL, SEBN_LABEL, interleaved_medians, paired_spread, synchronize
+from common import (
+    DNB_LABEL,
+    SEBN_LABEL,
+    autocast_ctx,
+    interleaved_medians,
+    paired_spread,
+    synchronize,
+)
 
 import dn_mm  # registers DNB / DNC / SEBN; builds the models
 
@@ -118,7 +124,7 @@ def _setting_rows(model_name, build, kind, batch, size, device, reps, log, compi
     make_batch = classifier_batch if kind == 'cls' else detector_batch
     inputs, targets = make_batch(batch, size, device)
     train_fns, infer_fns, memory, models = {}, {}, {}, {}
-    cast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else nullcontext
+    dtype = 'bf16' if amp else 'fp32'
     for norm_name, norm_cfg in MODEL_NORMS.items():
         torch.manual_seed(0)
         model = models[norm_name] = build(norm_cfg).to(device)
@@ -127,18 +133,18 @@ def _setting_rows(model_name, build, kind, batch, size, device, reps, log, compi
 
         def train_step(run=run, optimizer=optimizer):
             optimizer.zero_grad(set_to_none=True)
-            with cast():
+            with autocast_ctx(device, dtype):
                 loss = model_loss(kind, run, inputs, targets)
             loss.backward()
             optimizer.step()
 
         def infer_step(run=run):
-            with torch.no_grad(), cast():
+            with torch.no_grad(), autocast_ctx(device, dtype):
                 run(inputs, mode='tensor')
 
         train_fns[norm_name], infer_fns[norm_name] = train_step, infer_step
     tags = dict(model=model_name, setting=f'batch {batch}, {size}x{size}',
-                mode='compiled' if compiled else 'eager', dtype='bf16' if amp else 'fp32')
+                mode='compiled' if compiled else 'eager', dtype=dtype)
     label = ' '.join([model_name, tags['setting'], tags['mode'], tags['dtype']])
     rows = []
     for metric, fns in (('train', train_fns), ('infer', infer_fns)):
